@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test cloudstor has, after installing what the tests need.
+# This is the README's test command and what CI (.ci/run) calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck)"
+python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+need_apt=()
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "==> cargo test"
+cargo test --all-targets --quiet

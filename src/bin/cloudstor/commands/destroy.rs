@@ -1,0 +1,8 @@
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub async fn exec(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("cloudstor destroy is being built")
+}
