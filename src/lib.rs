@@ -16,3 +16,7 @@
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
+
+pub mod cloud;
+pub mod model;
+pub mod spec;
