@@ -44,8 +44,8 @@ fn layout_words(comparison: &Comparison) -> &'static str {
 
 /// One bill as aligned rows: `item  quantity unit × price = cost`, a rule and the total.
 fn bill_column(bill: &Bill) -> Vec<String> {
-    let cells: Vec<[String; 4]> = bill.lines.iter().map(line_cells).collect();
-    let widths: [usize; 4] = std::array::from_fn(|i| {
+    let cells: Vec<[String; 5]> = bill.lines.iter().map(line_cells).collect();
+    let widths: [usize; 5] = std::array::from_fn(|i| {
         cells
             .iter()
             .map(|row| row[i].chars().count())
@@ -53,13 +53,14 @@ fn bill_column(bill: &Bill) -> Vec<String> {
             .unwrap_or(0)
     });
     let mut rows = vec![bill.title.clone()];
-    rows.extend(cells.iter().map(|[item, quantity, price, cost]| {
+    rows.extend(cells.iter().map(|[item, quantity, unit, price, cost]| {
         format!(
-            "{item:<w0$}  {quantity:>w1$} × {price:<w2$} = {cost:>w3$}",
+            "{item:<w0$}  {quantity:>w1$} {unit:<w2$} × {price:<w3$} = {cost:>w4$}",
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
+            w3 = widths[3],
+            w4 = widths[4]
         )
     }));
     let width = rows
@@ -77,10 +78,11 @@ fn bill_column(bill: &Bill) -> Vec<String> {
     rows
 }
 
-fn line_cells(line: &LineItem) -> [String; 4] {
+fn line_cells(line: &LineItem) -> [String; 5] {
     [
         line.item.clone(),
-        format!("{} {}", quantity(line.quantity), line.unit),
+        quantity(line.quantity),
+        line.unit.to_string(),
         unit_price(line.unit_price),
         dollars(line.cost),
     ]
@@ -170,7 +172,7 @@ fn notes_section(comparison: &Comparison) -> String {
         ("EBS", &notes.ebs),
     ] {
         for note in list {
-            out.push_str(&wrap(&format!("  {label:<3}"), note));
+            out.push_str(&wrap(&format!("  {label:<3}"), "     ", note));
         }
     }
     out.push('\n');
@@ -194,14 +196,13 @@ fn prices_section(comparison: &Comparison) -> String {
     details.sort_unstable();
     details.dedup();
     for detail in details {
-        out.push_str(&wrap("   ", detail));
+        out.push_str(&wrap("   ", "        ", detail));
     }
     out
 }
 
-/// Wraps `text` at word boundaries after `prefix`; later lines are indented to match.
-fn wrap(prefix: &str, text: &str) -> String {
-    let indent = " ".repeat(prefix.chars().count());
+/// Wraps `text` at word boundaries, the first line after `prefix`, later ones after `indent`.
+fn wrap(prefix: &str, indent: &str, text: &str) -> String {
     let mut out = String::new();
     let mut line = prefix.to_string();
     let mut words_on_line = 0;
@@ -209,7 +210,7 @@ fn wrap(prefix: &str, text: &str) -> String {
         if words_on_line > 0 && line.chars().count() + 1 + word.chars().count() > WRAP_WIDTH {
             out.push_str(&line);
             out.push('\n');
-            line = indent.clone();
+            line = indent.to_string();
             words_on_line = 0;
         }
         line.push(' ');
@@ -289,13 +290,13 @@ mod tests {
     #[test]
     fn long_notes_wrap_under_their_label() {
         let text = "word ".repeat(40);
-        let wrapped = wrap("  EFS ", &text);
+        let wrapped = wrap("  EFS", "     ", &text);
         assert!(wrapped.lines().count() > 1);
         assert!(
             wrapped
                 .lines()
                 .all(|line| line.chars().count() <= WRAP_WIDTH)
         );
-        assert!(wrapped.lines().nth(1).unwrap().starts_with("       word"));
+        assert!(wrapped.lines().nth(1).unwrap().starts_with("      word"));
     }
 }
