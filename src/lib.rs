@@ -17,4 +17,9 @@
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 
+pub mod apply;
+pub mod cloud;
 pub mod cost;
+pub mod model;
+pub mod plan;
+pub mod spec;

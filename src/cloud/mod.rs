@@ -1,0 +1,192 @@
+//! Every AWS call cloudstor makes, through the AWS SDK for Rust.
+//!
+//! [`Cloud::refresh`] reads what exists for a stack (found by tags, there is no state file);
+//! the write operations in [`filesystems`] and [`network`] each perform one planned action and
+//! wait for it to settle. Errors name the resource, the operation and the AWS error code.
+
+mod filesystems;
+mod network;
+mod refresh;
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_sdk_efs::error::ProvideErrorMetadata;
+
+pub use refresh::{Observed, check_network};
+
+/// The two AWS clients and how long to wait for resources to settle.
+#[derive(Clone)]
+pub struct Cloud {
+    efs: aws_sdk_efs::Client,
+    ec2: aws_sdk_ec2::Client,
+    waits: Waits,
+}
+
+/// Deadlines for lifecycle waits. AWS's own figures: file systems settle within minutes,
+/// mount targets can take over ten (terraform-provider-aws raised its timeout to 30 minutes).
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub filesystem: Duration,
+    pub mount_target: Duration,
+    /// How long a DependencyViolation or FileSystemInUse is retried before giving up.
+    pub dependency: Duration,
+    pub max_poll_interval: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            filesystem: Duration::from_secs(10 * 60),
+            mount_target: Duration::from_secs(30 * 60),
+            dependency: Duration::from_secs(5 * 60),
+            max_poll_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A failed AWS call or wait, with what a user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("{resource}: {operation} failed: {code}: {message}")]
+    Aws {
+        resource: String,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{resource}: still {state} after {waited:?}; check it in the AWS console, then run apply again"
+    )]
+    Timeout {
+        resource: String,
+        state: String,
+        waited: Duration,
+    },
+    #[error("{0}")]
+    Network(String),
+}
+
+impl CloudError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Attaches the resource and operation to an SDK error.
+fn aws_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    resource: impl ToString,
+    operation: &'static str,
+) -> impl FnOnce(E) -> CloudError {
+    move |error| CloudError::Aws {
+        resource: resource.to_string(),
+        operation,
+        code: error.code().unwrap_or("Unknown").to_owned(),
+        message: error
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{error:?}")),
+    }
+}
+
+impl Cloud {
+    /// Clients from the standard AWS chain (env, profile, SSO, instance metadata);
+    /// `AWS_ENDPOINT_URL` redirects both clients, e.g. to a local emulator.
+    pub async fn from_env(region: Option<String>) -> Cloud {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(6));
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region));
+        }
+        Cloud::from_sdk_config(&loader.load().await)
+    }
+
+    pub fn from_sdk_config(config: &SdkConfig) -> Cloud {
+        Cloud::new(
+            aws_sdk_efs::Client::new(config),
+            aws_sdk_ec2::Client::new(config),
+        )
+    }
+
+    /// From ready-made clients, so tests and benchmarks can add SDK interceptors.
+    pub fn new(efs: aws_sdk_efs::Client, ec2: aws_sdk_ec2::Client) -> Cloud {
+        Cloud {
+            efs,
+            ec2,
+            waits: Waits::default(),
+        }
+    }
+
+    pub fn with_waits(mut self, waits: Waits) -> Cloud {
+        self.waits = waits;
+        self
+    }
+
+    pub fn region(&self) -> Option<String> {
+        self.efs.config().region().map(ToString::to_string)
+    }
+}
+
+/// Polls `check` until it yields a value, backing off from 0.5 s up to the poll ceiling.
+/// `check` returns `Ok(None)` with the current state while still waiting.
+async fn wait_until<T, F, Fut>(
+    resource: &str,
+    deadline: Duration,
+    max_interval: Duration,
+    mut check: F,
+) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Result<T, String>, CloudError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut interval = Duration::from_millis(500);
+    loop {
+        let state = match check().await? {
+            Ok(done) => return Ok(done),
+            Err(state) => state,
+        };
+        if started.elapsed() >= deadline {
+            return Err(CloudError::Timeout {
+                resource: resource.to_owned(),
+                state,
+                waited: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(max_interval);
+    }
+}
+
+/// Retries `call` while AWS answers with one of `codes` (eventual consistency: a security
+/// group still referenced by a departing ENI, a file system whose mount targets are going).
+async fn retry_while<T, F, Fut>(
+    codes: &[&str],
+    deadline: Duration,
+    max_interval: Duration,
+    mut call: F,
+) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut interval = Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(error)
+                if error.code().is_some_and(|code| codes.contains(&code))
+                    && started.elapsed() < deadline =>
+            {
+                tracing::debug!(%error, "retrying");
+                tokio::time::sleep(interval).await;
+                interval = (interval * 2).min(max_interval);
+            }
+            result => return result,
+        }
+    }
+}

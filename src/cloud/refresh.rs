@@ -1,0 +1,482 @@
+//! Reading a stack's resources: concurrent, paginated describe calls, filtered by tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_efs::types::{FileSystemDescription, LifecyclePolicy, MountTargetDescription};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::{Cloud, CloudError, aws_error};
+use crate::model::{
+    APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
+    RESOURCE_TAG, Resource, STACK_TAG, SecurityGroup, Source,
+};
+use crate::spec::{PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition};
+
+/// How many describe calls run at once during refresh.
+const REFRESH_CONCURRENCY: usize = 32;
+
+/// What exists in AWS for one stack, keyed like [`crate::model::Desired`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    pub resources: BTreeMap<Address, Resource>,
+    /// What cloudstor last applied, per file system and for the security group's ingress.
+    #[serde(skip)]
+    pub applied: BTreeMap<Address, AppliedRecord>,
+    #[serde(skip)]
+    pub applied_ingress: Option<BTreeSet<Source>>,
+    /// Bytes stored per file system, as last metered; kept out of the fingerprint.
+    #[serde(skip)]
+    pub sizes: BTreeMap<Address, i64>,
+    /// Availability Zone of each spec subnet that exists.
+    pub subnet_zones: BTreeMap<String, String>,
+    /// VPC of each spec subnet that exists.
+    #[serde(skip)]
+    pub subnet_vpcs: BTreeMap<String, String>,
+    /// Node security groups from the spec that exist.
+    #[serde(skip)]
+    pub node_groups: BTreeSet<String>,
+}
+
+impl Observed {
+    /// A digest of everything refresh saw that a plan depends on.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let canonical = serde_json::to_vec(self).expect("observed state serialises");
+        hex::encode(sha2::Sha256::digest(canonical))
+    }
+}
+
+fn tag_filter(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+impl Cloud {
+    /// Reads the stack named in `spec` and the network it refers to.
+    pub async fn refresh(&self, spec: &Spec) -> Result<Observed, CloudError> {
+        let stack = &spec.stack.name;
+        let (filesystems, group, subnets, node_groups) = tokio::try_join!(
+            self.stack_filesystems(stack),
+            self.stack_security_group(stack),
+            self.subnets(&spec.network.subnet_ids),
+            self.existing_groups(&spec.network.node_security_group_ids),
+        )?;
+        let mut observed = Observed {
+            node_groups,
+            ..Observed::default()
+        };
+        for (subnet, zone, vpc) in subnets {
+            observed.subnet_zones.insert(subnet.clone(), zone);
+            observed.subnet_vpcs.insert(subnet, vpc);
+        }
+        if let Some((group, applied)) = group {
+            observed.applied_ingress = applied;
+            observed
+                .resources
+                .insert(Address::SecurityGroup, Resource::SecurityGroup(group));
+        }
+        let details = futures::stream::iter(filesystems.iter().map(|fs| self.details(fs)))
+            .buffered(REFRESH_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let targets = self.add_filesystems(&mut observed, &filesystems, details);
+        self.add_mount_targets(&mut observed, targets).await?;
+        Ok(observed)
+    }
+
+    async fn stack_filesystems(
+        &self,
+        stack: &str,
+    ) -> Result<Vec<FileSystemDescription>, CloudError> {
+        let all: Vec<FileSystemDescription> = self
+            .efs
+            .describe_file_systems()
+            .max_items(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_error("file systems", "DescribeFileSystems"))?;
+        let live = |fs: &FileSystemDescription| {
+            !matches!(fs.life_cycle_state().as_str(), "deleting" | "deleted")
+        };
+        Ok(all
+            .into_iter()
+            .filter(|fs| live(fs) && efs_tag(fs.tags(), STACK_TAG) == Some(stack))
+            .collect())
+    }
+
+    async fn details(&self, fs: &FileSystemDescription) -> Result<Details, CloudError> {
+        let id = fs.file_system_id();
+        let targets = self
+            .efs
+            .describe_mount_targets()
+            .file_system_id(id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect();
+        let lifecycle = self
+            .efs
+            .describe_lifecycle_configuration()
+            .file_system_id(id)
+            .send();
+        let backup = self.efs.describe_backup_policy().file_system_id(id).send();
+        let (targets, lifecycle, backup) = tokio::join!(targets, lifecycle, backup);
+        let targets = targets.map_err(aws_error(id, "DescribeMountTargets"))?;
+        let lifecycle = lifecycle.map_err(aws_error(id, "DescribeLifecycleConfiguration"))?;
+        let backup = match backup {
+            Ok(output) => output
+                .backup_policy()
+                .is_some_and(|p| matches!(p.status().as_str(), "ENABLED" | "ENABLING")),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_policy_not_found()) =>
+            {
+                false
+            }
+            Err(error) => return Err(aws_error(id, "DescribeBackupPolicy")(error)),
+        };
+        Ok((targets, lifecycle.lifecycle_policies().to_vec(), backup))
+    }
+
+    /// Adds file systems and returns their mount targets, each with its file system's name.
+    fn add_filesystems(
+        &self,
+        observed: &mut Observed,
+        filesystems: &[FileSystemDescription],
+        details: Vec<Details>,
+    ) -> Vec<(String, MountTargetDescription)> {
+        let mut targets = Vec::new();
+        for (fs, (mount_targets, policies, backup)) in filesystems.iter().zip(details) {
+            let name = match efs_tag(fs.tags(), RESOURCE_TAG).and_then(Address::parse) {
+                Some(Address::FileSystem(name)) => name,
+                _ => continue,
+            };
+            let address = Address::FileSystem(name.clone());
+            if let Some(applied) = efs_tag(fs.tags(), APPLIED_TAG).and_then(AppliedRecord::decode) {
+                observed.applied.insert(address.clone(), applied);
+            }
+            if let Some(size) = fs.size_in_bytes() {
+                observed.sizes.insert(address.clone(), size.value());
+            }
+            let resource = Resource::FileSystem(observed_filesystem(fs, &policies, backup));
+            observed.resources.insert(address, resource);
+            targets.extend(mount_targets.into_iter().map(|mt| (name.clone(), mt)));
+        }
+        targets
+    }
+
+    /// Adds mount targets, reading their security groups from their network interfaces in one
+    /// batched call instead of one DescribeMountTargetSecurityGroups per target.
+    async fn add_mount_targets(
+        &self,
+        observed: &mut Observed,
+        targets: Vec<(String, MountTargetDescription)>,
+    ) -> Result<(), CloudError> {
+        let live: Vec<_> = targets
+            .into_iter()
+            .filter(|(_, mt)| !matches!(mt.life_cycle_state().as_str(), "deleting" | "deleted"))
+            .collect();
+        let interfaces: Vec<String> = live
+            .iter()
+            .filter_map(|(_, mt)| mt.network_interface_id().map(str::to_owned))
+            .collect();
+        let groups = self.interface_groups(interfaces).await?;
+        for (filesystem, mt) in live {
+            let address = Address::MountTarget {
+                filesystem: filesystem.clone(),
+                subnet: mt.subnet_id().to_owned(),
+            };
+            let security_group = mt
+                .network_interface_id()
+                .and_then(|eni| groups.get(eni))
+                .and_then(|groups| groups.first().cloned());
+            let target = MountTarget {
+                id: Some(mt.mount_target_id().to_owned()),
+                filesystem,
+                filesystem_id: Some(mt.file_system_id().to_owned()),
+                subnet_id: mt.subnet_id().to_owned(),
+                security_group,
+                availability_zone: mt.availability_zone_name().map(str::to_owned),
+            };
+            observed
+                .resources
+                .insert(address, Resource::MountTarget(target));
+        }
+        Ok(())
+    }
+
+    async fn interface_groups(
+        &self,
+        interfaces: Vec<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, CloudError> {
+        if interfaces.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let found: Vec<_> = self
+            .ec2
+            .describe_network_interfaces()
+            .set_network_interface_ids(Some(interfaces))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_error("mount targets", "DescribeNetworkInterfaces"))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|eni| {
+                let groups = eni
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned));
+                Some((eni.network_interface_id()?.to_owned(), groups.collect()))
+            })
+            .collect())
+    }
+
+    async fn stack_security_group(
+        &self,
+        stack: &str,
+    ) -> Result<Option<(SecurityGroup, Option<BTreeSet<Source>>)>, CloudError> {
+        let groups: Vec<_> = self
+            .ec2
+            .describe_security_groups()
+            .filters(tag_filter(STACK_TAG, stack))
+            .filters(tag_filter(
+                RESOURCE_TAG,
+                &Address::SecurityGroup.to_string(),
+            ))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_error(Address::SecurityGroup, "DescribeSecurityGroups"))?;
+        let Some(group) = groups.into_iter().next() else {
+            return Ok(None);
+        };
+        let applied = group
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(APPLIED_TAG))
+            .and_then(|t| t.value())
+            .map(|v| v.split_whitespace().map(Source::parse).collect());
+        let ingress = group
+            .ip_permissions()
+            .iter()
+            .filter(|p| p.from_port() == Some(NFS_PORT) && p.to_port() == Some(NFS_PORT))
+            .flat_map(|p| {
+                let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
+                let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+                groups.chain(cidrs).map(Source::parse).collect::<Vec<_>>()
+            })
+            .collect();
+        let observed = SecurityGroup {
+            id: group.group_id().map(str::to_owned),
+            name: group.group_name().unwrap_or_default().to_owned(),
+            vpc_id: group.vpc_id().unwrap_or_default().to_owned(),
+            ingress,
+        };
+        Ok(Some((observed, applied)))
+    }
+
+    /// (subnet, zone, vpc) for each listed subnet that exists. A filter, unlike SubnetIds,
+    /// does not fail on the first missing id, so every missing one can be named at once.
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<(String, String, String)>, CloudError> {
+        let found: Vec<_> = self
+            .ec2
+            .describe_subnets()
+            .filters(filter("subnet-id", ids))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_error("network.subnet_ids", "DescribeSubnets"))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|s| {
+                Some((
+                    s.subnet_id()?.to_owned(),
+                    s.availability_zone()?.to_owned(),
+                    s.vpc_id()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn existing_groups(&self, ids: &[String]) -> Result<BTreeSet<String>, CloudError> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let found: Vec<_> = self
+            .ec2
+            .describe_security_groups()
+            .filters(filter("group-id", ids))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_error(
+                "network.node_security_group_ids",
+                "DescribeSecurityGroups",
+            ))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect())
+    }
+}
+
+type Details = (Vec<MountTargetDescription>, Vec<LifecyclePolicy>, bool);
+
+fn observed_filesystem(
+    fs: &FileSystemDescription,
+    policies: &[LifecyclePolicy],
+    backup: bool,
+) -> FileSystem {
+    let tags = fs
+        .tags()
+        .iter()
+        .filter(|t| {
+            !t.key().starts_with("cloudstor:") && !t.key().starts_with("aws:") && t.key() != "Name"
+        })
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    let throughput_mode = match fs.throughput_mode().map(|m| m.as_str()) {
+        Some("provisioned") => ThroughputMode::Provisioned,
+        Some("elastic") => ThroughputMode::Elastic,
+        _ => ThroughputMode::Bursting,
+    };
+    let provisioned = (throughput_mode == ThroughputMode::Provisioned)
+        .then(|| {
+            fs.provisioned_throughput_in_mibps()
+                .map(|m| m.round() as u32)
+        })
+        .flatten();
+    FileSystem {
+        id: Some(fs.file_system_id().to_owned()),
+        creation_token: fs.creation_token().to_owned(),
+        performance_mode: match fs.performance_mode().as_str() {
+            "maxIO" => PerformanceMode::MaxIo,
+            _ => PerformanceMode::GeneralPurpose,
+        },
+        encrypted: fs.encrypted().unwrap_or(false),
+        kms_key_id: fs.kms_key_id().map(str::to_owned),
+        availability_zone: fs.availability_zone_name().map(str::to_owned),
+        throughput_mode,
+        provisioned_throughput_mibps: provisioned,
+        lifecycle: lifecycle_from_policies(policies),
+        backup,
+        protect: efs_tag(fs.tags(), PROTECT_TAG) != Some("false"),
+        tags,
+    }
+}
+
+fn days_in(rule: &str) -> Transition {
+    let days = rule
+        .trim_start_matches("AFTER_")
+        .split('_')
+        .next()
+        .and_then(|d| d.parse().ok());
+    days.map_or(Transition::None, Transition::AfterDays)
+}
+
+fn lifecycle_from_policies(policies: &[LifecyclePolicy]) -> Lifecycle {
+    let mut lifecycle = Lifecycle::default();
+    for policy in policies {
+        if let Some(rule) = policy.transition_to_ia() {
+            lifecycle.to_ia = days_in(rule.as_str());
+        }
+        if let Some(rule) = policy.transition_to_archive() {
+            lifecycle.to_archive = days_in(rule.as_str());
+        }
+        if policy.transition_to_primary_storage_class().is_some() {
+            lifecycle.to_primary = PrimaryTransition::OnFirstAccess;
+        }
+    }
+    lifecycle
+}
+
+/// The plan-time checks that need AWS: every subnet exists, lies in the spec's VPC, and has
+/// an Availability Zone to itself; every node security group exists; One Zone file systems
+/// have a subnet in their zone.
+pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError> {
+    let mut problems = Vec::new();
+    let network = &spec.network;
+    let missing: Vec<_> = network
+        .subnet_ids
+        .iter()
+        .filter(|s| !observed.subnet_zones.contains_key(*s))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("subnets not found: {}", missing.join(", ")));
+    }
+    for (subnet, vpc) in &observed.subnet_vpcs {
+        if *vpc != network.vpc_id {
+            problems.push(format!(
+                "subnet {subnet} is in {vpc}, not in network.vpc_id {}",
+                network.vpc_id
+            ));
+        }
+    }
+    let mut by_zone: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (subnet, zone) in &observed.subnet_zones {
+        by_zone.entry(zone).or_default().push(subnet);
+    }
+    for (zone, subnets) in by_zone.iter().filter(|(_, s)| s.len() > 1) {
+        problems.push(format!(
+            "subnets {} are all in {zone}; EFS allows one mount target per Availability Zone, keep one of them",
+            subnets.join(" and ")
+        ));
+    }
+    let missing_groups: Vec<_> = network
+        .node_security_group_ids
+        .iter()
+        .filter(|g| !observed.node_groups.contains(*g))
+        .map(String::as_str)
+        .collect();
+    if !missing_groups.is_empty() {
+        problems.push(format!(
+            "node security groups not found: {}",
+            missing_groups.join(", ")
+        ));
+    }
+    for (name, fs) in &spec.filesystems {
+        if let Some(zone) = &fs.availability_zone
+            && !observed.subnet_zones.values().any(|z| z == zone)
+        {
+            problems.push(format!(
+                "filesystems.{name} is One Zone in {zone}, but no subnet in network.subnet_ids is in {zone}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CloudError::Network(format!(
+        "the network in the spec does not match AWS:\n  - {}",
+        problems.join("\n  - ")
+    )))
+}
+
+pub(super) fn efs_tag<'a>(tags: &'a [aws_sdk_efs::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == key).map(|t| t.value())
+}

@@ -1,0 +1,487 @@
+//! The resources cloudstor manages, as the spec wants them and as AWS reports them.
+//!
+//! Both sides use the same types so the diff in [`crate::plan`] is a plain comparison. A
+//! resource's address (`filesystem.shared`) names it in plans, in tags and in errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::spec::{
+    FileSystemSpec, PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition,
+};
+
+/// Tag keys that make the cloud the state.
+pub const STACK_TAG: &str = "cloudstor:stack";
+pub const RESOURCE_TAG: &str = "cloudstor:resource";
+/// What cloudstor last applied to the in-place attributes, so changes made elsewhere show as drift.
+pub const APPLIED_TAG: &str = "cloudstor:applied";
+/// Kept on the file system so protection holds even after it leaves the spec.
+pub const PROTECT_TAG: &str = "cloudstor:protect";
+
+/// The NFS port EFS mount targets listen on.
+pub const NFS_PORT: i32 = 2049;
+
+/// Where a resource lives in the stack. Serialised as its text, so it can key JSON maps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Address {
+    SecurityGroup,
+    FileSystem(String),
+    MountTarget { filesystem: String, subnet: String },
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecurityGroup => f.write_str("security_group.nfs"),
+            Self::FileSystem(name) => write!(f, "filesystem.{name}"),
+            Self::MountTarget { filesystem, subnet } => {
+                write!(f, "mount_target.{filesystem}.{subnet}")
+            }
+        }
+    }
+}
+
+impl From<Address> for String {
+    fn from(address: Address) -> String {
+        address.to_string()
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Address, String> {
+        Address::parse(&text).ok_or_else(|| format!("`{text}` is not a cloudstor resource address"))
+    }
+}
+
+impl Address {
+    pub fn parse(text: &str) -> Option<Address> {
+        if text == "security_group.nfs" {
+            return Some(Self::SecurityGroup);
+        }
+        if let Some(name) = text.strip_prefix("filesystem.") {
+            return Some(Self::FileSystem(name.to_owned()));
+        }
+        let (filesystem, subnet) = text.strip_prefix("mount_target.")?.split_once('.')?;
+        Some(Self::MountTarget {
+            filesystem: filesystem.to_owned(),
+            subnet: subnet.to_owned(),
+        })
+    }
+}
+
+/// Who may reach the mount targets on tcp/2049.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Source {
+    Group(String),
+    Cidr(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Group(id) | Self::Cidr(id) => f.write_str(id),
+        }
+    }
+}
+
+impl Source {
+    pub fn parse(text: &str) -> Source {
+        if text.starts_with("sg-") {
+            Self::Group(text.to_owned())
+        } else {
+            Self::Cidr(text.to_owned())
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: Option<String>,
+    pub name: String,
+    pub vpc_id: String,
+    pub ingress: BTreeSet<Source>,
+}
+
+/// The lifecycle configuration: one policy per transition, as EFS stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Lifecycle {
+    pub to_ia: Transition,
+    pub to_archive: Transition,
+    pub to_primary: PrimaryTransition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSystem {
+    pub id: Option<String>,
+    pub creation_token: String,
+    pub performance_mode: PerformanceMode,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub throughput_mode: ThroughputMode,
+    pub provisioned_throughput_mibps: Option<u32>,
+    pub lifecycle: Lifecycle,
+    pub backup: bool,
+    pub protect: bool,
+    /// The user's tags; cloudstor's own tags are not part of the comparison.
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountTarget {
+    pub id: Option<String>,
+    /// The file system's name in the spec.
+    pub filesystem: String,
+    /// `None` until the file system exists.
+    pub filesystem_id: Option<String>,
+    pub subnet_id: String,
+    /// `None` until the stack's security group exists.
+    pub security_group: Option<String>,
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resource {
+    SecurityGroup(SecurityGroup),
+    FileSystem(FileSystem),
+    MountTarget(MountTarget),
+}
+
+/// One named attribute for display and JSON; `None` is "known after apply".
+pub type Attribute = (&'static str, Option<Value>);
+
+impl Resource {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::SecurityGroup(sg) => sg.id.as_deref(),
+            Self::FileSystem(fs) => fs.id.as_deref(),
+            Self::MountTarget(mt) => mt.id.as_deref(),
+        }
+    }
+
+    /// The AWS resource type, as Terraform and CloudFormation users know it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SecurityGroup(_) => "AWS::EC2::SecurityGroup",
+            Self::FileSystem(_) => "AWS::EFS::FileSystem",
+            Self::MountTarget(_) => "AWS::EFS::MountTarget",
+        }
+    }
+
+    /// Attributes that cannot change without a new resource.
+    pub fn forces_replacement(&self, attribute: &str) -> bool {
+        let fixed: &[&str] = match self {
+            Self::SecurityGroup(_) => &["name", "vpc_id"],
+            Self::FileSystem(_) => &[
+                "performance_mode",
+                "encrypted",
+                "kms_key_id",
+                "availability_zone",
+                "creation_token",
+            ],
+            Self::MountTarget(_) => &["file_system_id", "subnet_id"],
+        };
+        fixed.contains(&attribute)
+    }
+
+    pub fn attributes(&self) -> Vec<Attribute> {
+        let id = ("id", self.id().map(|id| json!(id)));
+        let mut attributes = vec![id];
+        match self {
+            Self::SecurityGroup(sg) => attributes.extend([
+                ("name", Some(json!(sg.name))),
+                ("vpc_id", Some(json!(sg.vpc_id))),
+                (
+                    "ingress_tcp_2049",
+                    Some(json!(
+                        sg.ingress
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                    )),
+                ),
+            ]),
+            Self::FileSystem(fs) => attributes.extend(filesystem_attributes(fs)),
+            Self::MountTarget(mt) => attributes.extend([
+                (
+                    "file_system_id",
+                    mt.filesystem_id.as_ref().map(|id| json!(id)),
+                ),
+                ("subnet_id", Some(json!(mt.subnet_id))),
+                (
+                    "security_groups",
+                    mt.security_group.as_ref().map(|sg| json!([sg])),
+                ),
+            ]),
+        }
+        attributes
+    }
+}
+
+fn filesystem_attributes(fs: &FileSystem) -> Vec<Attribute> {
+    vec![
+        ("creation_token", Some(json!(fs.creation_token))),
+        (
+            "performance_mode",
+            Some(json!(fs.performance_mode.as_str())),
+        ),
+        ("encrypted", Some(json!(fs.encrypted))),
+        (
+            "kms_key_id",
+            fs.kms_key_id
+                .as_ref()
+                .map(|k| json!(k))
+                .or(Some(Value::Null)),
+        ),
+        (
+            "availability_zone",
+            Some(
+                fs.availability_zone
+                    .as_ref()
+                    .map_or(Value::Null, |z| json!(z)),
+            ),
+        ),
+        ("throughput_mode", Some(json!(fs.throughput_mode.as_str()))),
+        (
+            "provisioned_throughput_mibps",
+            Some(
+                fs.provisioned_throughput_mibps
+                    .map_or(Value::Null, |m| json!(m)),
+            ),
+        ),
+        (
+            "transition_to_ia",
+            Some(json!(fs.lifecycle.to_ia.to_string())),
+        ),
+        (
+            "transition_to_archive",
+            Some(json!(fs.lifecycle.to_archive.to_string())),
+        ),
+        (
+            "transition_to_primary",
+            Some(json!(fs.lifecycle.to_primary.as_str())),
+        ),
+        ("backup", Some(json!(fs.backup))),
+        ("protect", Some(json!(fs.protect))),
+        ("tags", Some(json!(fs.tags))),
+    ]
+}
+
+/// Everything the spec asks for, keyed by address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub stack: String,
+    pub resources: BTreeMap<Address, Resource>,
+}
+
+/// The CreationToken that makes file system creation idempotent across interrupted applies.
+pub fn creation_token(stack: &str, filesystem: &str) -> String {
+    format!("cloudstor:{stack}:{filesystem}")
+}
+
+pub fn security_group_name(stack: &str) -> String {
+    format!("cloudstor-{stack}-nfs")
+}
+
+impl Desired {
+    /// `subnet_zones` maps each spec subnet to its Availability Zone (from refresh), which
+    /// decides where a One Zone file system gets its single mount target.
+    pub fn from_spec(spec: &Spec, subnet_zones: &BTreeMap<String, String>) -> Desired {
+        let stack = spec.stack.name.clone();
+        let mut resources = BTreeMap::new();
+        let ingress = spec
+            .network
+            .node_security_group_ids
+            .iter()
+            .chain(&spec.network.allowed_cidrs)
+            .map(|source| Source::parse(source))
+            .collect();
+        resources.insert(
+            Address::SecurityGroup,
+            Resource::SecurityGroup(SecurityGroup {
+                id: None,
+                name: security_group_name(&stack),
+                vpc_id: spec.network.vpc_id.clone(),
+                ingress,
+            }),
+        );
+        for (name, fs) in &spec.filesystems {
+            resources.insert(
+                Address::FileSystem(name.clone()),
+                Resource::FileSystem(desired_filesystem(&stack, name, fs)),
+            );
+            for subnet in mount_target_subnets(spec, fs, subnet_zones) {
+                let address = Address::MountTarget {
+                    filesystem: name.clone(),
+                    subnet: subnet.clone(),
+                };
+                let target = MountTarget {
+                    id: None,
+                    filesystem: name.clone(),
+                    filesystem_id: None,
+                    subnet_id: subnet.clone(),
+                    security_group: None,
+                    availability_zone: subnet_zones.get(subnet).cloned(),
+                };
+                resources.insert(address, Resource::MountTarget(target));
+            }
+        }
+        Desired { stack, resources }
+    }
+}
+
+/// All spec subnets, or for a One Zone file system only the subnet in its zone.
+fn mount_target_subnets<'a>(
+    spec: &'a Spec,
+    fs: &FileSystemSpec,
+    subnet_zones: &BTreeMap<String, String>,
+) -> Vec<&'a String> {
+    let subnets = spec.network.subnet_ids.iter();
+    match &fs.availability_zone {
+        None => subnets.collect(),
+        Some(zone) => subnets
+            .filter(|subnet| subnet_zones.get(*subnet) == Some(zone))
+            .collect(),
+    }
+}
+
+fn desired_filesystem(stack: &str, name: &str, fs: &FileSystemSpec) -> FileSystem {
+    FileSystem {
+        id: None,
+        creation_token: creation_token(stack, name),
+        performance_mode: fs.performance_mode,
+        encrypted: fs.encrypted,
+        kms_key_id: fs.kms_key_id.clone(),
+        availability_zone: fs.availability_zone.clone(),
+        throughput_mode: fs.throughput_mode,
+        provisioned_throughput_mibps: fs.provisioned_throughput_mibps,
+        lifecycle: Lifecycle {
+            to_ia: fs.transition_to_ia,
+            to_archive: fs.transition_to_archive,
+            to_primary: fs.transition_to_primary,
+        },
+        backup: fs.backup,
+        protect: fs.protect,
+        tags: fs.tags.clone(),
+    }
+}
+
+/// What cloudstor last applied to a file system's in-place attributes and mount targets.
+///
+/// Stored in the [`APPLIED_TAG`] tag, whose value may only hold letters, digits, spaces and
+/// `+ - = . _ : / @`, hence the `key=value` words.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    pub throughput_mode: Option<ThroughputMode>,
+    pub provisioned_throughput_mibps: Option<u32>,
+    pub lifecycle: Lifecycle,
+    pub backup: bool,
+    pub subnets: BTreeSet<String>,
+}
+
+impl AppliedRecord {
+    pub fn of(fs: &FileSystem, subnets: BTreeSet<String>) -> AppliedRecord {
+        AppliedRecord {
+            throughput_mode: Some(fs.throughput_mode),
+            provisioned_throughput_mibps: fs.provisioned_throughput_mibps,
+            lifecycle: fs.lifecycle,
+            backup: fs.backup,
+            subnets,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mode = self.throughput_mode.map_or("", ThroughputMode::as_str);
+        let mibps = self.provisioned_throughput_mibps.unwrap_or(0);
+        let subnets: Vec<_> = self.subnets.iter().map(String::as_str).collect();
+        format!(
+            "tm={mode} pt={mibps} ia={} ar={} pr={} bk={} mt={}",
+            self.lifecycle.to_ia,
+            self.lifecycle.to_archive,
+            self.lifecycle.to_primary.as_str(),
+            self.backup,
+            subnets.join("/")
+        )
+    }
+
+    /// Reads a tag value; anything unreadable yields `None` (no drift is reported then).
+    pub fn decode(text: &str) -> Option<AppliedRecord> {
+        let fields: BTreeMap<&str, &str> = text
+            .split(' ')
+            .filter_map(|word| word.split_once('='))
+            .collect();
+        let throughput_mode = match *fields.get("tm")? {
+            "elastic" => ThroughputMode::Elastic,
+            "bursting" => ThroughputMode::Bursting,
+            "provisioned" => ThroughputMode::Provisioned,
+            _ => return None,
+        };
+        let mibps: u32 = fields.get("pt")?.parse().ok()?;
+        let transition = |key| Transition::try_from(fields.get(key)?.to_string()).ok();
+        let to_primary = match *fields.get("pr")? {
+            "on_first_access" => PrimaryTransition::OnFirstAccess,
+            _ => PrimaryTransition::None,
+        };
+        Some(AppliedRecord {
+            throughput_mode: Some(throughput_mode),
+            provisioned_throughput_mibps: (mibps > 0).then_some(mibps),
+            lifecycle: Lifecycle {
+                to_ia: transition("ia")?,
+                to_archive: transition("ar")?,
+                to_primary,
+            },
+            backup: fields.get("bk")?.parse().ok()?,
+            subnets: fields
+                .get("mt")?
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_record_survives_its_tag_encoding() {
+        let record = AppliedRecord {
+            throughput_mode: Some(ThroughputMode::Provisioned),
+            provisioned_throughput_mibps: Some(64),
+            lifecycle: Lifecycle {
+                to_ia: Transition::AfterDays(30),
+                to_archive: Transition::None,
+                to_primary: PrimaryTransition::OnFirstAccess,
+            },
+            backup: true,
+            subnets: ["subnet-a".to_string(), "subnet-b".to_string()].into(),
+        };
+        let encoded = record.encode();
+        assert!(encoded.len() <= 256);
+        assert!(
+            encoded
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c))
+        );
+        assert_eq!(AppliedRecord::decode(&encoded), Some(record));
+    }
+
+    #[test]
+    fn addresses_round_trip() {
+        for text in [
+            "security_group.nfs",
+            "filesystem.shared",
+            "mount_target.shared.subnet-a",
+        ] {
+            assert_eq!(Address::parse(text).unwrap().to_string(), text);
+        }
+    }
+}

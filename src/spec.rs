@@ -1,0 +1,699 @@
+//! `cloudstor.toml`: parsing and the checks that need no AWS call.
+//!
+//! Every mistake is reported with the file, line and column of the offending key or value and,
+//! where one helps, a hint. Checks that need AWS (subnets exist, one per AZ) live in [`crate::cloud`]
+//! and run at plan time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A checked spec: everything here has passed the offline checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub stack: StackSpec,
+    pub network: NetworkSpec,
+    pub filesystems: BTreeMap<String, FileSystemSpec>,
+    pub nodes: Option<NodesSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackSpec {
+    pub name: String,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    /// Sources admitted on tcp/2049: security groups of the swarm nodes, or CIDRs.
+    pub node_security_group_ids: Vec<String>,
+    pub allowed_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSystemSpec {
+    pub performance_mode: PerformanceMode,
+    pub throughput_mode: ThroughputMode,
+    pub provisioned_throughput_mibps: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub transition_to_ia: Transition,
+    pub transition_to_archive: Transition,
+    pub transition_to_primary: PrimaryTransition,
+    pub backup: bool,
+    /// One Zone file system when set.
+    pub availability_zone: Option<String>,
+    pub protect: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Node bootstrap settings (`[nodes]`), used by the launch template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodesSpec {
+    pub launch_template_name: String,
+    #[serde(default)]
+    pub os_family: OsFamily,
+    pub plugin_url: String,
+    pub plugin_sha256: String,
+    #[serde(default)]
+    pub install_mode: InstallMode,
+    #[serde(default)]
+    pub extra_user_data: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsFamily {
+    Debian,
+    Rhel,
+    #[default]
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallMode {
+    #[default]
+    Systemd,
+    Managed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PerformanceMode {
+    #[default]
+    #[serde(rename = "generalPurpose")]
+    GeneralPurpose,
+    #[serde(rename = "maxIO")]
+    MaxIo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThroughputMode {
+    #[default]
+    Elastic,
+    Bursting,
+    Provisioned,
+}
+
+/// A lifecycle transition to IA or Archive: after N days of no access, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Transition {
+    #[default]
+    None,
+    AfterDays(u16),
+}
+
+/// Days EFS accepts for `TransitionToIA` and `TransitionToArchive`.
+pub const TRANSITION_DAYS: [u16; 9] = [1, 7, 14, 30, 60, 90, 180, 270, 365];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimaryTransition {
+    #[default]
+    None,
+    OnFirstAccess,
+}
+
+impl PerformanceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GeneralPurpose => "generalPurpose",
+            Self::MaxIo => "maxIO",
+        }
+    }
+}
+
+impl ThroughputMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Elastic => "elastic",
+            Self::Bursting => "bursting",
+            Self::Provisioned => "provisioned",
+        }
+    }
+}
+
+impl PrimaryTransition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::OnFirstAccess => "on_first_access",
+        }
+    }
+}
+
+impl TryFrom<String> for Transition {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if text == "none" {
+            return Ok(Self::None);
+        }
+        let days = text.strip_suffix('d').and_then(|d| d.parse::<u16>().ok());
+        match days {
+            Some(days) if TRANSITION_DAYS.contains(&days) => Ok(Self::AfterDays(days)),
+            _ => Err(format!(
+                "`{text}` is not a transition EFS accepts; use one of {} or \"none\"",
+                TRANSITION_DAYS.map(|d| format!("\"{d}d\"")).join(", ")
+            )),
+        }
+    }
+}
+
+impl From<Transition> for String {
+    fn from(transition: Transition) -> String {
+        transition.to_string()
+    }
+}
+
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::AfterDays(days) => write!(f, "{days}d"),
+        }
+    }
+}
+
+/// A spec that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}{}", path.display(), hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+impl Spec {
+    /// Reads and checks a spec file.
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Spec::parse(path, &text)
+    }
+
+    /// Checks spec text; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
+        let locate = |problem: Problem| problem.locate(path, text);
+        let raw: RawSpec = toml::from_str(text).map_err(|e| locate(Problem::from_toml(&e)))?;
+        raw.check().map_err(locate)
+    }
+}
+
+/// A mistake found before its position is turned into line and column.
+#[derive(Debug)]
+struct Problem {
+    span: Range<usize>,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Problem {
+    fn at<T>(value: &Spanned<T>, message: impl Into<String>, hint: Option<String>) -> Problem {
+        Problem {
+            span: value.span(),
+            message: message.into(),
+            hint,
+        }
+    }
+
+    fn from_toml(error: &toml::de::Error) -> Problem {
+        let message = error.message().trim().to_owned();
+        Problem {
+            span: error.span().unwrap_or(0..0),
+            hint: unknown_field_hint(&message),
+            message,
+        }
+    }
+
+    fn locate(self, path: &Path, text: &str) -> SpecError {
+        let before = &text[..self.span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        SpecError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message: self.message,
+            hint: self.hint,
+        }
+    }
+}
+
+/// serde reports "unknown field `x`, expected one of `a`, `b`"; suggest the closest expected one.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let mut quoted = rest.split('`').step_by(2);
+    let unknown = quoted.next()?;
+    let closest = quoted
+        .map(|candidate| (strsim::levenshtein(unknown, candidate), candidate))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()?;
+    Some(format!("did you mean `{}`?", closest.1))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    stack: RawStack,
+    network: RawNetwork,
+    #[serde(default)]
+    filesystems: BTreeMap<Spanned<String>, RawFileSystem>,
+    nodes: Option<Spanned<NodesSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStack {
+    name: Spanned<String>,
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    vpc_id: Spanned<String>,
+    subnet_ids: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    node_security_group_ids: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_cidrs: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileSystem {
+    #[serde(default)]
+    performance_mode: Option<Spanned<PerformanceMode>>,
+    #[serde(default)]
+    throughput_mode: Option<Spanned<ThroughputMode>>,
+    provisioned_throughput_mibps: Option<Spanned<u32>>,
+    #[serde(default)]
+    encrypted: Option<Spanned<bool>>,
+    kms_key_id: Option<Spanned<String>>,
+    #[serde(default)]
+    transition_to_ia: Option<Spanned<Transition>>,
+    #[serde(default)]
+    transition_to_archive: Option<Spanned<Transition>>,
+    #[serde(default)]
+    transition_to_primary: PrimaryTransition,
+    #[serde(default = "yes")]
+    backup: bool,
+    availability_zone: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    protect: bool,
+    #[serde(default)]
+    tags: BTreeMap<Spanned<String>, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Characters allowed in a stack name: it becomes part of tags, a security group name and
+/// every file system's CreationToken (at most 64 characters in all).
+const MAX_STACK_NAME: usize = 32;
+const MAX_FILESYSTEM_NAME: usize = 20;
+
+fn is_simple_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl RawSpec {
+    fn check(self) -> Result<Spec, Problem> {
+        let stack = self.stack.check()?;
+        let network = self.network.check()?;
+        if self.filesystems.is_empty() {
+            return Err(Problem {
+                span: 0..0,
+                message: "the spec declares no file systems".into(),
+                hint: Some("add a table such as [filesystems.shared]".into()),
+            });
+        }
+        let mut filesystems = BTreeMap::new();
+        for (name, raw) in self.filesystems {
+            check_name(&name, "file system", MAX_FILESYSTEM_NAME)?;
+            filesystems.insert(name.into_inner(), raw.check()?);
+        }
+        let nodes = self.nodes.map(check_nodes).transpose()?;
+        Ok(Spec {
+            stack,
+            network,
+            filesystems,
+            nodes,
+        })
+    }
+}
+
+fn check_name(name: &Spanned<String>, what: &str, max: usize) -> Result<(), Problem> {
+    if is_simple_name(name.get_ref()) && name.get_ref().len() <= max {
+        return Ok(());
+    }
+    Err(Problem::at(
+        name,
+        format!("{what} name `{}` is not usable", name.get_ref()),
+        Some(format!(
+            "use 1 to {max} letters, digits, `-` or `_`, starting with a letter or digit"
+        )),
+    ))
+}
+
+fn check_nodes(nodes: Spanned<NodesSpec>) -> Result<NodesSpec, Problem> {
+    let sha = &nodes.get_ref().plugin_sha256;
+    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Problem::at(
+            &nodes,
+            "nodes.plugin_sha256 must be 64 hexadecimal characters",
+            Some("compute it with `sha256sum cloudstor-plugin`".into()),
+        ));
+    }
+    Ok(nodes.into_inner())
+}
+
+impl RawStack {
+    fn check(self) -> Result<StackSpec, Problem> {
+        check_name(&self.name, "stack", MAX_STACK_NAME)?;
+        Ok(StackSpec {
+            name: self.name.into_inner(),
+            region: self.region,
+        })
+    }
+}
+
+fn check_ids(ids: &[Spanned<String>], prefix: &str, what: &str) -> Result<(), Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        if !id.get_ref().starts_with(prefix) {
+            return Err(Problem::at(
+                id,
+                format!("`{}` is not a {what} id", id.get_ref()),
+                Some(format!("{what} ids start with `{prefix}`")),
+            ));
+        }
+        if !seen.insert(id.get_ref()) {
+            return Err(Problem::at(
+                id,
+                format!("{what} `{}` is listed twice", id.get_ref()),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RawNetwork {
+    fn check(self) -> Result<NetworkSpec, Problem> {
+        if !self.vpc_id.get_ref().starts_with("vpc-") {
+            return Err(Problem::at(
+                &self.vpc_id,
+                format!("`{}` is not a VPC id", self.vpc_id.get_ref()),
+                Some("VPC ids start with `vpc-`".into()),
+            ));
+        }
+        if self.subnet_ids.get_ref().is_empty() {
+            return Err(Problem::at(
+                &self.subnet_ids,
+                "network.subnet_ids is empty: mount targets need at least one subnet",
+                Some("list one subnet per Availability Zone your swarm nodes run in".into()),
+            ));
+        }
+        check_ids(self.subnet_ids.get_ref(), "subnet-", "subnet")?;
+        check_ids(&self.node_security_group_ids, "sg-", "security group")?;
+        for cidr in &self.allowed_cidrs {
+            check_cidr(cidr)?;
+        }
+        if self.node_security_group_ids.is_empty() && self.allowed_cidrs.is_empty() {
+            return Err(Problem::at(
+                &self.vpc_id,
+                "nobody may mount: network has neither node_security_group_ids nor allowed_cidrs",
+                Some(
+                    "add node_security_group_ids = [\"sg-...\"] with your swarm nodes' group"
+                        .into(),
+                ),
+            ));
+        }
+        Ok(NetworkSpec {
+            vpc_id: self.vpc_id.into_inner(),
+            subnet_ids: unspan(self.subnet_ids.into_inner()),
+            node_security_group_ids: unspan(self.node_security_group_ids),
+            allowed_cidrs: unspan(self.allowed_cidrs),
+        })
+    }
+}
+
+fn unspan(values: Vec<Spanned<String>>) -> Vec<String> {
+    values.into_iter().map(Spanned::into_inner).collect()
+}
+
+fn check_cidr(cidr: &Spanned<String>) -> Result<(), Problem> {
+    let text = cidr.get_ref();
+    let valid = text.split_once('/').is_some_and(|(address, bits)| {
+        address.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+    });
+    if valid && text != "0.0.0.0/0" {
+        return Ok(());
+    }
+    let hint = if valid {
+        "NFS must not be open to the whole internet; give your VPC's or subnets' CIDR"
+    } else {
+        "write an IPv4 CIDR such as \"10.0.0.0/16\""
+    };
+    Err(Problem::at(
+        cidr,
+        format!("`{text}` is not an allowed CIDR"),
+        Some(hint.into()),
+    ))
+}
+
+impl RawFileSystem {
+    fn check(self) -> Result<FileSystemSpec, Problem> {
+        self.check_throughput()?;
+        self.check_encryption()?;
+        self.check_lifecycle()?;
+        self.check_one_zone()?;
+        for key in self.tags.keys() {
+            if key.get_ref().starts_with("cloudstor:") || key.get_ref().starts_with("aws:") {
+                return Err(Problem::at(
+                    key,
+                    format!("tag `{}` uses a reserved prefix", key.get_ref()),
+                    Some("cloudstor:* and aws:* tags are managed for you".into()),
+                ));
+            }
+        }
+        Ok(self.into_spec())
+    }
+
+    fn check_throughput(&self) -> Result<(), Problem> {
+        let mode = value_or_default(&self.throughput_mode);
+        match (&self.provisioned_throughput_mibps, mode) {
+            (Some(mibps), mode) if mode != ThroughputMode::Provisioned => Err(Problem::at(
+                mibps,
+                format!(
+                    "provisioned_throughput_mibps is set but throughput_mode is \"{}\"",
+                    mode.as_str()
+                ),
+                Some("set throughput_mode = \"provisioned\" or remove this line".into()),
+            )),
+            (Some(mibps), _) if !(1..=3414).contains(mibps.get_ref()) => Err(Problem::at(
+                mibps,
+                format!("{} MiB/s is outside 1..=3414", mibps.get_ref()),
+                None,
+            )),
+            (None, ThroughputMode::Provisioned) => Err(Problem::at(
+                self.throughput_mode
+                    .as_ref()
+                    .expect("provisioned is never the default"),
+                "throughput_mode \"provisioned\" needs provisioned_throughput_mibps",
+                Some("add provisioned_throughput_mibps = 64 (MiB/s)".into()),
+            )),
+            _ => self.check_maxio_throughput(),
+        }
+    }
+
+    fn check_maxio_throughput(&self) -> Result<(), Problem> {
+        let is_maxio = value_or_default(&self.performance_mode) == PerformanceMode::MaxIo;
+        let elastic = value_or_default(&self.throughput_mode) == ThroughputMode::Elastic;
+        if let (true, true, Some(mode)) = (is_maxio, elastic, &self.performance_mode) {
+            return Err(Problem::at(
+                mode,
+                "performance_mode \"maxIO\" does not support elastic throughput",
+                Some("set throughput_mode = \"bursting\" or \"provisioned\"".into()),
+            ));
+        }
+        if let (true, Some(zone)) = (is_maxio, &self.availability_zone) {
+            return Err(Problem::at(
+                zone,
+                "One Zone file systems cannot use performance_mode \"maxIO\"",
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_encryption(&self) -> Result<(), Problem> {
+        match (&self.kms_key_id, &self.encrypted) {
+            (Some(_), Some(encrypted)) if !encrypted.get_ref() => Err(Problem::at(
+                encrypted,
+                "kms_key_id is set but encrypted = false",
+                Some("a KMS key only makes sense with encrypted = true".into()),
+            )),
+            (Some(key), _) if !key.get_ref().starts_with("arn:") => Err(Problem::at(
+                key,
+                "kms_key_id must be a key ARN",
+                Some("arn:aws:kms:REGION:ACCOUNT:key/ID".into()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_lifecycle(&self) -> Result<(), Problem> {
+        let Some(archive) = &self.transition_to_archive else {
+            return Ok(());
+        };
+        let Transition::AfterDays(archive_days) = *archive.get_ref() else {
+            return Ok(());
+        };
+        if value_or_default(&self.throughput_mode) != ThroughputMode::Elastic
+            || value_or_default(&self.performance_mode) != PerformanceMode::GeneralPurpose
+        {
+            return Err(Problem::at(
+                archive,
+                "transition_to_archive needs throughput_mode \"elastic\" and performance_mode \"generalPurpose\"",
+                Some("EFS offers the Archive storage class only to Elastic, General Purpose file systems".into()),
+            ));
+        }
+        if let Transition::AfterDays(ia_days) = value_or_default(&self.transition_to_ia)
+            && ia_days >= archive_days
+        {
+            return Err(Problem::at(
+                archive,
+                format!(
+                    "transition_to_archive ({archive_days}d) must come after transition_to_ia ({ia_days}d)"
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_one_zone(&self) -> Result<(), Problem> {
+        let Some(zone) = &self.availability_zone else {
+            return Ok(());
+        };
+        let looks_like_zone = zone.get_ref().len() > 2
+            && zone.get_ref().ends_with(|c: char| c.is_ascii_lowercase())
+            && zone.get_ref().contains('-');
+        if looks_like_zone {
+            return Ok(());
+        }
+        Err(Problem::at(
+            zone,
+            format!("`{}` is not an Availability Zone name", zone.get_ref()),
+            Some("write a zone such as \"us-east-1a\"".into()),
+        ))
+    }
+
+    fn into_spec(self) -> FileSystemSpec {
+        FileSystemSpec {
+            performance_mode: value_or_default(&self.performance_mode),
+            throughput_mode: value_or_default(&self.throughput_mode),
+            provisioned_throughput_mibps: self
+                .provisioned_throughput_mibps
+                .map(Spanned::into_inner),
+            encrypted: self.encrypted.is_none_or(Spanned::into_inner),
+            kms_key_id: self.kms_key_id.map(Spanned::into_inner),
+            transition_to_ia: value_or_default(&self.transition_to_ia),
+            transition_to_archive: value_or_default(&self.transition_to_archive),
+            transition_to_primary: self.transition_to_primary,
+            backup: self.backup,
+            availability_zone: self.availability_zone.map(Spanned::into_inner),
+            protect: self.protect,
+            tags: self
+                .tags
+                .into_iter()
+                .map(|(key, value)| (key.into_inner(), value))
+                .collect(),
+        }
+    }
+}
+
+fn value_or_default<T: Copy + Default>(value: &Option<Spanned<T>>) -> T {
+    value.as_ref().map(|v| *v.get_ref()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASIC: &str = r#"
+[stack]
+name = "demo"
+
+[network]
+vpc_id = "vpc-1"
+subnet_ids = ["subnet-a", "subnet-b"]
+node_security_group_ids = ["sg-nodes"]
+
+[filesystems.shared]
+transition_to_ia = "30d"
+transition_to_archive = "90d"
+"#;
+
+    #[test]
+    fn basic_spec_gets_safe_defaults() {
+        let spec = Spec::parse(Path::new("c.toml"), BASIC).unwrap();
+        let fs = &spec.filesystems["shared"];
+        assert!(fs.encrypted && fs.protect && fs.backup);
+        assert_eq!(fs.throughput_mode, ThroughputMode::Elastic);
+        assert_eq!(fs.transition_to_ia, Transition::AfterDays(30));
+        assert_eq!(fs.transition_to_primary, PrimaryTransition::None);
+    }
+
+    #[test]
+    fn unknown_key_gets_a_suggestion_and_position() {
+        let text = BASIC.replace("transition_to_ia", "transition_to_iaa");
+        let error = Spec::parse(Path::new("c.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("c.toml:12:1: unknown field `transition_to_iaa`"),
+            "{error}"
+        );
+        assert!(
+            error.contains("did you mean `transition_to_ia`?"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn transition_days_outside_efs_list_are_refused() {
+        assert!(Transition::try_from("45d".to_string()).is_err());
+        assert_eq!(
+            Transition::try_from("365d".to_string()),
+            Ok(Transition::AfterDays(365))
+        );
+    }
+}
