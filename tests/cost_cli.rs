@@ -312,3 +312,45 @@ fn table_output_snapshot() {
     ]);
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn spec_file_systems_are_estimated_with_their_own_settings() {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cost-spec.toml");
+    let spec = spec.to_str().unwrap();
+    let estimates = json(&["-f", spec, "--size", "100GiB"]);
+    let shared = &estimates["shared"];
+    assert_eq!(
+        shared["scenario"]["region"], "us-east-1",
+        "region from [stack]"
+    );
+    let throughput = line(&shared["efs"], "Provisioned throughput");
+    assert!(close(&throughput["cost"], 570.0), "{throughput}");
+    let scratch = &estimates["scratch"];
+    assert_eq!(scratch["efs"]["title"], "EFS One Zone, Bursting throughput");
+    assert!(close(
+        &line(&scratch["efs"], "Standard storage")["unit_price"],
+        0.16
+    ));
+
+    let table = success(&["-f", spec, "--size", "100GiB"]);
+    assert!(
+        table.starts_with("filesystem.scratch\nEFS vs EBS in us-east-1"),
+        "{table}"
+    );
+    assert!(table.contains("\nfilesystem.shared\n"), "{table}");
+
+    let stderr = failure(&["-f", spec, "--size", "100GiB", "--standard-share", "50%"]);
+    assert!(
+        stderr.contains("file system \"scratch\" has no transition_to_ia"),
+        "{stderr}"
+    );
+    let stderr = failure(&[
+        "-f",
+        spec,
+        "--size",
+        "100GiB",
+        "--throughput-mode",
+        "elastic",
+    ]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}

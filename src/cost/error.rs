@@ -67,6 +67,16 @@ pub enum CostError {
     #[error("--read-gb and --write-gb must be zero or more, got {0}")]
     NegativeTransfer(f64),
 
+    #[error(
+        "file system {filesystem:?} has no {key} in the spec, so none of its data moves to \
+         {class}; set {key} or give a share of 0%"
+    )]
+    ShareWithoutTransition {
+        filesystem: String,
+        class: &'static str,
+        key: &'static str,
+    },
+
     #[error("--replicas must be at least 1")]
     NoReplicas,
 

@@ -8,6 +8,7 @@
 //! - [`Scenario`] → [`Comparison`]: the bill as AWS computes it, line by line, for one EFS file
 //!   system and the EBS volumes that would hold the same data, with the cheaper option, the
 //!   crossover sizes and the differences that are not about price.
+//! - [`scenarios_from_spec`]: one scenario per file system of a `cloudstor.toml`.
 //! - [`render_table`] and [`render_svg`]: text and SVG views of a comparison.
 //!
 //! The formulas and their sources are explained in `docs/cost-model.md`.
@@ -16,6 +17,7 @@ mod compare;
 mod ebs;
 mod efs;
 mod error;
+mod from_spec;
 mod offer;
 mod plot;
 mod price;
@@ -27,6 +29,7 @@ pub use compare::{Choice, Comparison, Crossover, CurvePoint, Verdict, compare, c
 pub use ebs::VolumeType;
 pub use efs::ThroughputMode;
 pub use error::CostError;
+pub use from_spec::scenarios_from_spec;
 pub use plot::render_svg;
 pub use price::{Dimension, Price, PriceBook, RegionPrices};
 pub use render::render_table;

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use aws_config::meta::region::RegionProviderChain;
 use cloudstor::cost::{
-    self, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size, ThroughputMode,
-    VolumeType,
+    self, Comparison, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size,
+    ThroughputMode, VolumeType,
 };
+use cloudstor::spec::Spec;
 
 /// Compare the monthly cost of EFS and EBS for the same data, with every formula shown.
 #[derive(clap::Args)]
@@ -63,26 +64,48 @@ pub struct Args {
     /// Print the comparison as JSON.
     #[arg(long)]
     json: bool,
-    /// Also draw cost against size for both options, crossover marked, to this SVG file.
+    /// Also draw cost against size for both options, crossover marked, to this SVG file
+    /// (with -f: one file per file system, FILE-<name>.svg).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Estimate the file systems of this spec: their throughput mode, provisioned throughput,
+    /// One Zone placement and transitions replace the EFS flags; its region is the default.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "SPEC",
+        conflicts_with_all = ["throughput_mode", "provisioned_mibps", "one_zone"]
+    )]
+    spec: Option<PathBuf>,
 }
+
+/// A comparison and, with -f, the name of the file system it is for.
+type Named = (Option<String>, Comparison);
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let book = price_book(&args.offer_files)?;
-    let region = match &args.region {
-        Some(region) => region.clone(),
+    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
+    let spec_region = spec.as_ref().and_then(|spec| spec.stack.region.clone());
+    let region = match args.region.clone().or(spec_region) {
+        Some(region) => region,
         None => default_region().await,
     };
-    let comparison = cost::compare(&args.scenario(region), &book)?;
+    let base = args.scenario(region);
+    let scenarios = match &spec {
+        Some(spec) => cost::scenarios_from_spec(spec, &base)?
+            .into_iter()
+            .map(|(name, scenario)| (Some(name), scenario))
+            .collect(),
+        None => vec![(None, base)],
+    };
+    let comparisons = scenarios
+        .into_iter()
+        .map(|(name, scenario)| Ok((name, cost::compare(&scenario, &book)?)))
+        .collect::<anyhow::Result<Vec<Named>>>()?;
     if let Some(path) = &args.plot {
-        write_plot(path, &comparison, &book)?;
+        write_plots(path, &comparisons, &book)?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&comparison)?);
-    } else {
-        print!("{}", cost::render_table(&comparison));
-    }
+    print!("{}", render(&comparisons, args.json)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -132,8 +155,42 @@ async fn default_region() -> String {
         .map_or_else(|| "us-east-1".to_string(), |region| region.to_string())
 }
 
-fn write_plot(path: &Path, comparison: &cost::Comparison, book: &PriceBook) -> anyhow::Result<()> {
-    let svg = cost::render_svg(comparison, book)?;
-    std::fs::write(path, svg)
-        .with_context(|| format!("cannot write the plot to {}", path.display()))
+fn render(comparisons: &[Named], json: bool) -> anyhow::Result<String> {
+    if json {
+        let value = match comparisons {
+            [(None, comparison)] => serde_json::to_value(comparison)?,
+            named => serde_json::to_value(
+                named
+                    .iter()
+                    .map(|(name, comparison)| (name.clone().unwrap_or_default(), comparison))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )?,
+        };
+        return Ok(serde_json::to_string_pretty(&value)? + "\n");
+    }
+    Ok(comparisons
+        .iter()
+        .map(|(name, comparison)| match name {
+            Some(name) => format!("filesystem.{name}\n{}", cost::render_table(comparison)),
+            None => cost::render_table(comparison),
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// One SVG per comparison: `path` itself, or `<stem>-<name>.svg` per file system of a spec.
+fn write_plots(path: &Path, comparisons: &[Named], book: &PriceBook) -> anyhow::Result<()> {
+    for (name, comparison) in comparisons {
+        let target = match name {
+            Some(name) => {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                path.with_file_name(format!("{stem}-{name}.svg"))
+            }
+            None => path.to_path_buf(),
+        };
+        let svg = cost::render_svg(comparison, book)?;
+        std::fs::write(&target, svg)
+            .with_context(|| format!("cannot write the plot to {}", target.display()))?;
+    }
+    Ok(())
 }
