@@ -96,18 +96,27 @@ fn draw(
         chart.draw_series([Circle::new((x, cost), 5, BLACK.filled())])?;
         chart.draw_series([Text::new(
             format!("crossover {} GiB", trim_number(x)),
-            (x, y_max * 0.95),
+            (x + x_max * 0.01, y_max * 0.95),
             ("sans-serif", 14),
         )])?;
     }
     let chosen = comparison.scenario.size.gib();
+    let (efs_total, ebs_total) = (comparison.efs.total, comparison.ebs.total);
     chart.draw_series([
-        Circle::new((chosen, comparison.efs.total), 4, EFS_COLOR.filled()),
-        Circle::new((chosen, comparison.ebs.total), 4, EBS_COLOR.filled()),
+        Circle::new((chosen, efs_total), 4, EFS_COLOR.filled()),
+        Circle::new((chosen, ebs_total), 4, EBS_COLOR.filled()),
     ])?;
+    chart.draw_series([Text::new(
+        "this estimate",
+        (
+            chosen + x_max * 0.01,
+            efs_total.max(ebs_total) + y_max * 0.03,
+        ),
+        ("sans-serif", 13),
+    )])?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
