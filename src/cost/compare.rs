@@ -229,19 +229,12 @@ fn prices_used(
 mod tests {
     use super::*;
     use crate::cost::ebs::VolumeType;
-    use crate::cost::efs::ThroughputMode;
     use crate::cost::scenario::{EbsConfig, EfsConfig};
     use crate::cost::size::Share;
+    use crate::spec::ThroughputMode;
 
     fn scenario(gib: f64) -> Scenario {
-        Scenario {
-            region: "us-east-1".to_string(),
-            size: Size::from_gib(gib),
-            replicas: 1,
-            layout: Layout::Shared,
-            efs: EfsConfig::default(),
-            ebs: EbsConfig::default(),
-        }
+        Scenario::for_test("us-east-1", gib)
     }
 
     #[test]

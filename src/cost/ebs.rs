@@ -176,17 +176,12 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::cost::price::PriceBook;
-    use crate::cost::scenario::{EbsConfig, EfsConfig};
-    use crate::cost::size::Size;
+    use crate::cost::scenario::EbsConfig;
 
     fn scenario(region: &str, gib: f64, ebs: EbsConfig) -> Scenario {
         Scenario {
-            region: region.to_string(),
-            size: Size::from_gib(gib),
-            replicas: 1,
-            layout: Layout::Shared,
-            efs: EfsConfig::default(),
             ebs,
+            ..Scenario::for_test(region, gib)
         }
     }
 

@@ -1,6 +1,6 @@
 //! The EFS bill: storage per class, Elastic data access, tiering, provisioned throughput.
 
-use serde::Serialize;
+use crate::spec::ThroughputMode;
 
 use super::error::CostError;
 use super::price::{Dimension, RegionPrices};
@@ -16,26 +16,12 @@ const MIN_BASELINE_MIBPS: f64 = 1.0;
 /// With credits, Bursting reaches 100 MiB/s per TiB of Standard, and at least 100 MiB/s.
 const BURST_MIBPS_PER_TIB: f64 = 100.0;
 
-/// How the file system's throughput is provided and billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ThroughputMode {
-    /// Pay per GB read and written; the AWS default.
-    #[default]
-    Elastic,
-    /// Free, credit-based throughput that scales with Standard storage.
-    Bursting,
-    /// Pay per MiB/s-month above what Standard storage earns.
-    Provisioned,
-}
-
-impl ThroughputMode {
-    pub fn describe(self) -> &'static str {
-        match self {
-            ThroughputMode::Elastic => "Elastic throughput",
-            ThroughputMode::Bursting => "Bursting throughput",
-            ThroughputMode::Provisioned => "Provisioned throughput",
-        }
+/// How the mode reads in titles and errors.
+pub(crate) fn describe_mode(mode: ThroughputMode) -> &'static str {
+    match mode {
+        ThroughputMode::Elastic => "Elastic throughput",
+        ThroughputMode::Bursting => "Bursting throughput",
+        ThroughputMode::Provisioned => "Provisioned throughput",
     }
 }
 
@@ -133,7 +119,7 @@ fn throughput_line(efs: &EfsConfig, standard_gib: f64) -> Vec<Candidate> {
 
 fn title(efs: &EfsConfig) -> String {
     let placement = if efs.one_zone { "One Zone" } else { "Regional" };
-    let mode = efs.throughput_mode.describe();
+    let mode = describe_mode(efs.throughput_mode);
     match efs.provisioned_mibps {
         Some(mibps) => format!("EFS {placement}, {mode} {} MiB/s", trim_number(mibps)),
         None => format!("EFS {placement}, {mode}"),
@@ -229,17 +215,12 @@ fn bursting_note(standard_gib: f64) -> String {
 mod tests {
     use super::*;
     use crate::cost::price::PriceBook;
-    use crate::cost::scenario::{EbsConfig, Layout};
-    use crate::cost::size::{Share, Size};
+    use crate::cost::size::Share;
 
     fn scenario(gib: f64, efs: EfsConfig) -> Scenario {
         Scenario {
-            region: "us-east-1".to_string(),
-            size: Size::from_gib(gib),
-            replicas: 1,
-            layout: Layout::Shared,
             efs,
-            ebs: EbsConfig::default(),
+            ..Scenario::for_test("us-east-1", gib)
         }
     }
 

@@ -1,9 +1,8 @@
 //! Estimates for the file systems of a spec: their throughput mode, provisioned throughput,
 //! One Zone placement and lifecycle transitions replace the command-line EFS settings.
 
-use crate::spec::{self, FileSystemSpec, Spec, Transition};
+use crate::spec::{FileSystemSpec, Spec, Transition};
 
-use super::efs::ThroughputMode;
 use super::error::CostError;
 use super::scenario::Scenario;
 
@@ -26,11 +25,7 @@ fn scenario_for(
 ) -> Result<Scenario, CostError> {
     let mut scenario = base.clone();
     let efs = &mut scenario.efs;
-    efs.throughput_mode = match filesystem.throughput_mode {
-        spec::ThroughputMode::Elastic => ThroughputMode::Elastic,
-        spec::ThroughputMode::Bursting => ThroughputMode::Bursting,
-        spec::ThroughputMode::Provisioned => ThroughputMode::Provisioned,
-    };
+    efs.throughput_mode = filesystem.throughput_mode;
     efs.provisioned_mibps = filesystem.provisioned_throughput_mibps.map(f64::from);
     efs.one_zone = filesystem.availability_zone.is_some();
     let archive = efs.archive_share.fraction();
@@ -57,8 +52,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::cost::scenario::{EbsConfig, EfsConfig, Layout};
-    use crate::cost::size::{Share, Size};
+    use crate::cost::size::Share;
+    use crate::spec::ThroughputMode;
 
     const SPEC: &str = r#"
 [stack]
@@ -80,14 +75,7 @@ availability_zone = "us-east-1a"
 "#;
 
     fn base() -> Scenario {
-        Scenario {
-            region: "us-east-1".to_string(),
-            size: Size::from_gib(100.0),
-            replicas: 1,
-            layout: Layout::Shared,
-            efs: EfsConfig::default(),
-            ebs: EbsConfig::default(),
-        }
+        Scenario::for_test("us-east-1", 100.0)
     }
 
     #[test]

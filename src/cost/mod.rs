@@ -27,7 +27,6 @@ mod size;
 
 pub use compare::{Choice, Comparison, Crossover, CurvePoint, Verdict, compare, cost_curve};
 pub use ebs::VolumeType;
-pub use efs::ThroughputMode;
 pub use error::CostError;
 pub use from_spec::scenarios_from_spec;
 pub use plot::render_svg;

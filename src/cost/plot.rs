@@ -139,16 +139,12 @@ fn comparison_cost_at(curve: &[CurvePoint], size_gib: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::cost::compare::compare;
-    use crate::cost::scenario::{EbsConfig, EfsConfig, Layout, Scenario};
-    use crate::cost::size::{Share, Size};
+    use crate::cost::scenario::{EfsConfig, Scenario};
+    use crate::cost::size::Share;
 
     #[test]
     fn the_svg_shows_both_curves_and_the_crossover() {
         let scenario = Scenario {
-            region: "us-east-1".to_string(),
-            size: Size::from_gib(1000.0),
-            replicas: 1,
-            layout: Layout::Shared,
             efs: EfsConfig {
                 standard_share: Share::from_fraction(0.2).unwrap(),
                 archive_share: Share::from_fraction(0.8).unwrap(),
@@ -156,7 +152,7 @@ mod tests {
                 write_gb: 10.0,
                 ..EfsConfig::default()
             },
-            ebs: EbsConfig::default(),
+            ..Scenario::for_test("us-east-1", 1000.0)
         };
         let book = PriceBook::bundled().unwrap();
         let comparison = compare(&scenario, &book).unwrap();

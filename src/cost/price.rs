@@ -229,10 +229,6 @@ pub struct RegionPrices<'a> {
 }
 
 impl<'a> RegionPrices<'a> {
-    pub fn region(&self) -> &'a str {
-        self.region
-    }
-
     /// The price of one dimension, or an error naming it and how to supply it.
     pub fn get(&self, dimension: Dimension) -> Result<&'a Price, CostError> {
         self.prices

@@ -1,7 +1,9 @@
 use serde::Serialize;
 
 use super::ebs::VolumeType;
-use super::efs::ThroughputMode;
+use crate::spec::ThroughputMode;
+
+use super::efs::describe_mode;
 use super::error::CostError;
 use super::size::{Share, Size};
 
@@ -20,7 +22,7 @@ pub struct Scenario {
 }
 
 /// How replicas use storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// All tasks read and write the same data: one EFS file system; EBS cannot do this.
@@ -87,6 +89,19 @@ impl Scenario {
         }
     }
 
+    /// 1 task, shared, default EFS and EBS settings: the base of the unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(region: &str, gib: f64) -> Self {
+        Self {
+            region: region.to_string(),
+            size: Size::from_gib(gib),
+            replicas: 1,
+            layout: Layout::Shared,
+            efs: EfsConfig::default(),
+            ebs: EbsConfig::default(),
+        }
+    }
+
     /// The same scenario with another size per volume (for crossovers and plots).
     pub fn with_size(&self, size: Size) -> Self {
         Self {
@@ -113,7 +128,7 @@ impl EfsConfig {
             }
             if self.throughput_mode != ThroughputMode::Elastic {
                 return Err(CostError::ArchiveNotAvailable {
-                    context: self.throughput_mode.describe(),
+                    context: describe_mode(self.throughput_mode),
                 });
             }
         }
@@ -185,14 +200,7 @@ mod tests {
     use super::*;
 
     fn scenario() -> Scenario {
-        Scenario {
-            region: "us-east-1".to_string(),
-            size: Size::from_gib(100.0),
-            replicas: 1,
-            layout: Layout::Shared,
-            efs: EfsConfig::default(),
-            ebs: EbsConfig::default(),
-        }
+        Scenario::for_test("us-east-1", 100.0)
     }
 
     #[test]

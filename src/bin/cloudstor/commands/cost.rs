@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_config::meta::region::RegionProviderChain;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use cloudstor::cost::{
-    self, Comparison, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size,
-    ThroughputMode, VolumeType,
+    self, Comparison, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size, VolumeType,
 };
-use cloudstor::spec::Spec;
+use cloudstor::spec::{Spec, ThroughputMode};
 
 /// Compare the monthly cost of EFS and EBS for the same data, with every formula shown.
 #[derive(clap::Args)]
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value = "0%")]
     archive_share: Share,
     /// EFS throughput mode.
-    #[arg(long, value_enum, default_value_t = ThroughputMode::Elastic)]
+    #[arg(long, default_value = "elastic", value_parser = throughput_modes())]
     throughput_mode: ThroughputMode,
     /// EFS provisioned throughput in MiB/s (with --throughput-mode provisioned).
     #[arg(long)]
@@ -136,6 +136,21 @@ impl Args {
             },
         }
     }
+}
+
+/// The spec's throughput modes, spelled as in `cloudstor.toml`.
+fn throughput_modes() -> impl TypedValueParser<Value = ThroughputMode> {
+    let modes = [
+        ThroughputMode::Elastic,
+        ThroughputMode::Bursting,
+        ThroughputMode::Provisioned,
+    ];
+    PossibleValuesParser::new(modes.map(ThroughputMode::as_str)).map(move |name| {
+        modes
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .unwrap_or_default()
+    })
 }
 
 fn price_book(offer_files: &[PathBuf]) -> anyhow::Result<PriceBook> {
