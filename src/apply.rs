@@ -169,7 +169,7 @@ pub async fn apply(
     let run = Arc::new(Run {
         cloud: cloud.clone(),
         stack: plan.spec.stack.name.clone(),
-        ids: Mutex::new(known_ids(plan)),
+        ids: Mutex::new(plan.ids.clone()),
         slots: Semaphore::new(options.parallelism.max(1)),
         options,
         progress,
@@ -220,24 +220,6 @@ fn summarise(
         changed: summary.change,
         destroyed: summary.destroy,
     })
-}
-
-fn known_ids(plan: &Plan) -> BTreeMap<Address, String> {
-    let mut ids = BTreeMap::new();
-    for change in &plan.changes {
-        if let Some(id) = change.before.as_ref().and_then(Resource::id) {
-            ids.insert(change.address.clone(), id.to_owned());
-        }
-        if let Some(Resource::MountTarget(mt)) = &change.after {
-            if let Some(id) = &mt.filesystem_id {
-                ids.insert(Address::FileSystem(mt.filesystem.clone()), id.clone());
-            }
-            if let Some(id) = &mt.security_group {
-                ids.insert(Address::SecurityGroup, id.clone());
-            }
-        }
-    }
-    ids
 }
 
 async fn run_step(

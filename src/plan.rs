@@ -84,6 +84,8 @@ pub struct Plan {
     pub sizes: BTreeMap<Address, i64>,
     /// The [`crate::model::APPLIED_TAG`] each file system gets once its changes are done.
     pub records: BTreeMap<Address, AppliedRecord>,
+    /// Ids of everything refresh found, for steps that refer to resources that stay.
+    pub ids: BTreeMap<Address, String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +138,11 @@ impl Plan {
             spec: spec.clone(),
             fingerprint: observed.fingerprint(),
             records: records(&desired, observed),
+            ids: observed
+                .resources
+                .iter()
+                .filter_map(|(address, r)| Some((address.clone(), r.id()?.to_owned())))
+                .collect(),
             changes,
             drift: drift(observed),
             sizes: observed.sizes.clone(),
@@ -431,36 +438,31 @@ fn drift(observed: &Observed) -> Vec<Drift> {
     drifts
 }
 
-fn record_changes(applied: &AppliedRecord, now: &AppliedRecord) -> Vec<(String, String, String)> {
-    let mode = |r: &AppliedRecord| r.throughput_mode.map_or("", |m| m.as_str()).to_owned();
-    let mibps = |r: &AppliedRecord| {
+/// One attribute of an [`AppliedRecord`], read as text for display.
+type RecordField = (&'static str, fn(&AppliedRecord) -> String);
+
+const RECORD_FIELDS: [RecordField; 6] = [
+    ("throughput_mode", |r| {
+        r.throughput_mode.map_or("", |m| m.as_str()).to_owned()
+    }),
+    ("provisioned_throughput_mibps", |r| {
         r.provisioned_throughput_mibps
             .map_or("null".into(), |m| m.to_string())
-    };
-    let fields: [(&str, fn(&AppliedRecord) -> String); 4] = [
-        ("transition_to_ia", |r| r.lifecycle.to_ia.to_string()),
-        ("transition_to_archive", |r| {
-            r.lifecycle.to_archive.to_string()
-        }),
-        ("transition_to_primary", |r| {
-            r.lifecycle.to_primary.as_str().to_owned()
-        }),
-        ("backup", |r| r.backup.to_string()),
-    ];
-    let mut changes: Vec<(String, String, String)> = Vec::new();
-    for (name, was, is) in [
-        ("throughput_mode", mode(applied), mode(now)),
-        ("provisioned_throughput_mibps", mibps(applied), mibps(now)),
-    ] {
-        if was != is {
-            changes.push((name.into(), was, is));
-        }
-    }
-    for (name, read) in fields {
-        let (was, is) = (read(applied), read(now));
-        if was != is {
-            changes.push((name.into(), was, is));
-        }
-    }
-    changes
+    }),
+    ("transition_to_ia", |r| r.lifecycle.to_ia.to_string()),
+    ("transition_to_archive", |r| {
+        r.lifecycle.to_archive.to_string()
+    }),
+    ("transition_to_primary", |r| {
+        r.lifecycle.to_primary.as_str().to_owned()
+    }),
+    ("backup", |r| r.backup.to_string()),
+];
+
+fn record_changes(applied: &AppliedRecord, now: &AppliedRecord) -> Vec<(String, String, String)> {
+    RECORD_FIELDS
+        .iter()
+        .map(|(name, read)| (name.to_string(), read(applied), read(now)))
+        .filter(|(_, was, is)| was != is)
+        .collect()
 }

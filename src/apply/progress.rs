@@ -134,8 +134,7 @@ impl Task {
     }
 
     pub(super) fn fail(self, error: &CloudError) {
-        self.progress
-            .say(format!("{}: failed: {error}", self.label));
+        self.progress.say(format!("Error: {error}"));
     }
 }
 
