@@ -136,6 +136,9 @@ pub(crate) fn efs_notes(scenario: &Scenario) -> Vec<String> {
         "billed on the bytes actually stored (metered), not on a provisioned size".to_string(),
     ];
     notes.push(throughput_note(efs, standard_gib));
+    if efs.throughput_mode != ThroughputMode::Bursting {
+        notes.push(bursting_note("Bursting instead", standard_gib));
+    }
     if efs.standard_share.fraction() < 1.0 {
         notes.push(
             "assumed: data written each month moves into IA/Archive in the shares given (tiering \
@@ -189,11 +192,12 @@ fn throughput_note(efs: &EfsConfig, standard_gib: f64) -> String {
             trim_number(earned),
             trim_number(provisioned - earned)
         ),
-        _ => bursting_note(standard_gib),
+        _ => bursting_note("Bursting", standard_gib),
     }
 }
 
-fn bursting_note(standard_gib: f64) -> String {
+/// What Bursting gives at this size: the free alternative to Elastic and Provisioned.
+fn bursting_note(label: &str, standard_gib: f64) -> String {
     let baseline = (standard_gib * BASELINE_MIBPS_PER_GIB).max(MIN_BASELINE_MIBPS);
     let burst = (standard_gib / 1024.0 * BURST_MIBPS_PER_TIB).max(BURST_MIBPS_PER_TIB);
     // AWS's example: 100 GiB earns 5 MiB/s × 86,400 s of credit a day = 72 min at 100 MiB/s.
@@ -203,7 +207,7 @@ fn bursting_note(standard_gib: f64) -> String {
         format!("about {:.0} min a day", baseline * 86_400.0 / burst / 60.0)
     };
     format!(
-        "Bursting: baseline {} MiB/s for this size (50 KiB/s per GiB of Standard, at least 1 \
+        "{label}: baseline {} MiB/s for this size (50 KiB/s per GiB of Standard, at least 1 \
          MiB/s; reads count one third), bursts to {} MiB/s for {burst_time} on credits; reads \
          and writes are free",
         trim_number(baseline),
@@ -265,7 +269,12 @@ mod tests {
                 .iter()
                 .all(|line| line.item != "Provisioned throughput")
         );
-        assert!(efs_notes(&scenario)[2].contains("no throughput is billed"));
+        let notes = efs_notes(&scenario);
+        assert!(notes[2].contains("no throughput is billed"), "{notes:?}");
+        assert!(
+            notes[3].starts_with("Bursting instead: baseline 51.2 MiB/s"),
+            "{notes:?}"
+        );
     }
 
     #[test]
