@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::compare::{Choice, Comparison};
 use super::size::trim_number;
-use super::{Bill, LineItem};
+use super::{Bill, Layout, LineItem};
 
 const COLUMN_GAP: &str = " │ ";
 const WRAP_WIDTH: usize = 100;
@@ -37,8 +37,8 @@ pub fn render_table(comparison: &Comparison) -> String {
 
 fn layout_words(comparison: &Comparison) -> &'static str {
     match comparison.scenario.layout {
-        super::Layout::Shared => "sharing one volume",
-        super::Layout::PerTask => "one volume each",
+        Layout::Shared => "sharing one volume",
+        Layout::PerTask => "one volume each",
     }
 }
 

@@ -84,21 +84,8 @@ type Named = (Option<String>, Comparison);
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let book = price_book(&args.offer_files)?;
-    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
-    let spec_region = spec.as_ref().and_then(|spec| spec.stack.region.clone());
-    let region = match args.region.clone().or(spec_region) {
-        Some(region) => region,
-        None => default_region().await,
-    };
-    let base = args.scenario(region);
-    let scenarios = match &spec {
-        Some(spec) => cost::scenarios_from_spec(spec, &base)?
-            .into_iter()
-            .map(|(name, scenario)| (Some(name), scenario))
-            .collect(),
-        None => vec![(None, base)],
-    };
-    let comparisons = scenarios
+    let comparisons = scenarios(&args)
+        .await?
         .into_iter()
         .map(|(name, scenario)| Ok((name, cost::compare(&scenario, &book)?)))
         .collect::<anyhow::Result<Vec<Named>>>()?;
@@ -107,6 +94,25 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     }
     print!("{}", render(&comparisons, args.json)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The flags' scenario, or with -f one per file system of the spec. The region is the flag's,
+/// else the spec's, else the AWS chain's.
+async fn scenarios(args: &Args) -> anyhow::Result<Vec<(Option<String>, Scenario)>> {
+    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
+    let spec_region = spec.as_ref().and_then(|spec| spec.stack.region.clone());
+    let region = match args.region.clone().or(spec_region) {
+        Some(region) => region,
+        None => default_region().await,
+    };
+    let base = args.scenario(region);
+    let Some(spec) = spec else {
+        return Ok(vec![(None, base)]);
+    };
+    Ok(cost::scenarios_from_spec(&spec, &base)?
+        .into_iter()
+        .map(|(name, scenario)| (Some(name), scenario))
+        .collect())
 }
 
 impl Args {
