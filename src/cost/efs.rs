@@ -91,12 +91,12 @@ fn access_lines(efs: &EfsConfig) -> Vec<Candidate> {
     }
     lines.push((
         "Tiering into IA",
-        Dimension::EfsIaWrite,
+        Dimension::EfsIaTiering,
         efs.write_gb * infrequent,
     ));
     lines.push((
         "Tiering into Archive",
-        Dimension::EfsArchiveWrite,
+        Dimension::EfsArchiveTiering,
         efs.write_gb * archive,
     ));
     lines

@@ -137,10 +137,9 @@ fn dimension_of(attributes: &BTreeMap<String, String>) -> Option<Dimension> {
         ("ArchiveTimedStorage-ByteHrs", _) => EfsArchive,
         ("ETDataAccess-Bytes", Some("Read")) => EfsElasticRead,
         ("ETDataAccess-Bytes", Some("Write")) => EfsElasticWrite,
-        ("IADataAccess-Bytes", Some("Read")) => EfsIaRead,
-        ("IADataAccess-Bytes", Some("Write")) => EfsIaWrite,
-        ("ArchiveDataAccess-Bytes", Some("Read")) => EfsArchiveRead,
-        ("ArchiveDataAccess-Bytes", Some("Write")) => EfsArchiveWrite,
+        // Data moved into IA or Archive is billed as a write to that class.
+        ("IADataAccess-Bytes", Some("Write")) => EfsIaTiering,
+        ("ArchiveDataAccess-Bytes", Some("Write")) => EfsArchiveTiering,
         ("ProvisionedTP-MiBpsHrs", _) => EfsProvisionedThroughput,
         ("EBS:VolumeUsage.gp3", _) => Gp3Storage,
         ("EBS:VolumeP-IOPS.gp3", _) => Gp3Iops,

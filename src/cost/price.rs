@@ -28,14 +28,10 @@ pub enum Dimension {
     EfsElasticRead,
     #[serde(rename = "efs.elastic_write")]
     EfsElasticWrite,
-    #[serde(rename = "efs.ia_read")]
-    EfsIaRead,
-    #[serde(rename = "efs.ia_write")]
-    EfsIaWrite,
-    #[serde(rename = "efs.archive_read")]
-    EfsArchiveRead,
-    #[serde(rename = "efs.archive_write")]
-    EfsArchiveWrite,
+    #[serde(rename = "efs.ia_tiering")]
+    EfsIaTiering,
+    #[serde(rename = "efs.archive_tiering")]
+    EfsArchiveTiering,
     #[serde(rename = "efs.provisioned_throughput")]
     EfsProvisionedThroughput,
     #[serde(rename = "ebs.gp3.storage")]
@@ -85,10 +81,8 @@ impl Dimension {
             EfsOneZoneIa => "EFS One Zone-IA storage",
             EfsElasticRead => "EFS Elastic throughput reads",
             EfsElasticWrite => "EFS Elastic throughput writes",
-            EfsIaRead => "EFS IA data access (reads)",
-            EfsIaWrite => "EFS IA tiering (data moved into IA)",
-            EfsArchiveRead => "EFS Archive data access (reads)",
-            EfsArchiveWrite => "EFS Archive tiering (data moved into Archive)",
+            EfsIaTiering => "EFS IA tiering (data moved into IA)",
+            EfsArchiveTiering => "EFS Archive tiering (data moved into Archive)",
             EfsProvisionedThroughput => "EFS provisioned throughput",
             Gp3Storage => "EBS gp3 storage",
             Gp3Iops => "EBS gp3 IOPS above 3,000",
@@ -109,8 +103,7 @@ impl Dimension {
     pub fn unit(self) -> &'static str {
         use Dimension::*;
         match self {
-            EfsElasticRead | EfsElasticWrite | EfsIaRead | EfsIaWrite | EfsArchiveRead
-            | EfsArchiveWrite => "GB",
+            EfsElasticRead | EfsElasticWrite | EfsIaTiering | EfsArchiveTiering => "GB",
             EfsProvisionedThroughput | Gp3Throughput => "MiBps-mo",
             Gp3Iops | Io1Iops | Io2IopsTier1 | Io2IopsTier2 | Io2IopsTier3 => "IOPS-mo",
             _ => "GiB-mo",
