@@ -30,8 +30,8 @@ pub enum VolumeType {
 }
 
 impl VolumeType {
-    pub const GP3_INCLUDED_IOPS: u32 = 3_000;
-    pub const GP3_INCLUDED_MIBPS: u32 = 125;
+    const GP3_INCLUDED_IOPS: u32 = 3_000;
+    const GP3_INCLUDED_MIBPS: u32 = 125;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +41,25 @@ impl VolumeType {
             VolumeType::Io2 => "io2",
             VolumeType::St1 => "st1",
             VolumeType::Sc1 => "sc1",
+        }
+    }
+
+    /// Provisioned IOPS AWS accepts, for the types that have them. gp3 from its 3,000 included
+    /// to the current EC2 API limit; io1 and io2 (Nitro) as documented (pricing.md §5.2).
+    pub(crate) fn iops_range(self) -> Option<(u32, u32)> {
+        match self {
+            VolumeType::Gp3 => Some((Self::GP3_INCLUDED_IOPS, 80_000)),
+            VolumeType::Io1 => Some((100, 64_000)),
+            VolumeType::Io2 => Some((100, 256_000)),
+            VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 => None,
+        }
+    }
+
+    /// Provisioned throughput AWS accepts: gp3 only, from its 125 MiB/s included.
+    pub(crate) fn throughput_mibps_range(self) -> Option<(u32, u32)> {
+        match self {
+            VolumeType::Gp3 => Some((Self::GP3_INCLUDED_MIBPS, 2_000)),
+            _ => None,
         }
     }
 
@@ -162,6 +181,9 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
             scenario.replicas
         ));
     }
+    if let Some(note) = gp3_limit_note(scenario) {
+        notes.push(note);
+    }
     let minimum = scenario.ebs.volume_type.minimum_gib();
     if scenario.size.gib() < minimum as f64 {
         notes.push(format!(
@@ -170,6 +192,19 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// gp3's limits were raised late 2025 (16,000 → 80,000 IOPS, 1,000 → 2,000 MiB/s); say so
+/// when a volume needs the new ones, since not every region may have them yet.
+fn gp3_limit_note(scenario: &Scenario) -> Option<String> {
+    let ebs = &scenario.ebs;
+    let above_old_limits = ebs.iops.is_some_and(|iops| iops > 16_000)
+        || ebs.throughput_mibps.is_some_and(|mibps| mibps > 1_000);
+    (ebs.volume_type == VolumeType::Gp3 && above_old_limits).then(|| {
+        "above gp3's long-standing limits (16,000 IOPS, 1,000 MiB/s): the higher ones (80,000 \
+         IOPS, 2,000 MiB/s) are recent; check that your region offers them"
+            .to_string()
+    })
 }
 
 #[cfg(test)]

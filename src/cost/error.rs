@@ -49,18 +49,19 @@ pub enum CostError {
     #[error("{0} volumes need --iops (the provisioned IOPS are billed)")]
     IopsRequired(&'static str),
 
-    #[error("{volume_type} volumes have no adjustable {what}; drop --{flag}")]
+    #[error("{volume_type} volumes have nothing to provision with --{flag}; drop it")]
     NotAdjustable {
         volume_type: &'static str,
-        what: &'static str,
         flag: &'static str,
     },
 
-    #[error("gp3 includes {included} {what}; --{flag} below that ({given}) is not possible")]
-    BelowIncluded {
+    #[error("{volume_type} volumes take {min} to {max} {what} (--{flag}), got {given}")]
+    OutOfRange {
+        volume_type: &'static str,
         what: &'static str,
         flag: &'static str,
-        included: u32,
+        min: u32,
+        max: u32,
         given: u32,
     },
 

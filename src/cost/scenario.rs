@@ -156,42 +156,51 @@ impl EfsConfig {
 impl EbsConfig {
     fn validate(&self) -> Result<(), CostError> {
         let volume_type = self.volume_type;
-        let name = volume_type.name();
-        match (volume_type, self.iops) {
-            (VolumeType::Io1 | VolumeType::Io2, None) => return Err(CostError::IopsRequired(name)),
-            (VolumeType::Gp3, Some(iops)) if iops < VolumeType::GP3_INCLUDED_IOPS => {
-                return Err(CostError::BelowIncluded {
-                    what: "IOPS",
-                    flag: "iops",
-                    included: VolumeType::GP3_INCLUDED_IOPS,
-                    given: iops,
-                });
-            }
-            (VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1, Some(_)) => {
-                return Err(CostError::NotAdjustable {
-                    volume_type: name,
-                    what: "IOPS",
-                    flag: "iops",
-                });
-            }
-            _ => {}
+        if matches!(volume_type, VolumeType::Io1 | VolumeType::Io2) && self.iops.is_none() {
+            return Err(CostError::IopsRequired(volume_type.name()));
         }
-        match (volume_type, self.throughput_mibps) {
-            (VolumeType::Gp3, Some(mibps)) if mibps < VolumeType::GP3_INCLUDED_MIBPS => {
-                Err(CostError::BelowIncluded {
-                    what: "MiB/s of throughput",
-                    flag: "ebs-throughput",
-                    included: VolumeType::GP3_INCLUDED_MIBPS,
-                    given: mibps,
-                })
-            }
-            (VolumeType::Gp3, _) | (_, None) => Ok(()),
-            (_, Some(_)) => Err(CostError::NotAdjustable {
-                volume_type: name,
-                what: "throughput",
-                flag: "ebs-throughput",
-            }),
+        check_range(
+            volume_type,
+            "IOPS",
+            "iops",
+            volume_type.iops_range(),
+            self.iops,
+        )?;
+        check_range(
+            volume_type,
+            "MiB/s",
+            "ebs-throughput",
+            volume_type.throughput_mibps_range(),
+            self.throughput_mibps,
+        )
+    }
+}
+
+/// A setting the volume type does not have, or a value outside what AWS accepts for it.
+fn check_range(
+    volume_type: VolumeType,
+    what: &'static str,
+    flag: &'static str,
+    range: Option<(u32, u32)>,
+    given: Option<u32>,
+) -> Result<(), CostError> {
+    match (range, given) {
+        (_, None) => Ok(()),
+        (None, Some(_)) => Err(CostError::NotAdjustable {
+            volume_type: volume_type.name(),
+            flag,
+        }),
+        (Some((min, max)), Some(given)) if given < min || given > max => {
+            Err(CostError::OutOfRange {
+                volume_type: volume_type.name(),
+                what,
+                flag,
+                min,
+                max,
+                given,
+            })
         }
+        (Some(_), Some(_)) => Ok(()),
     }
 }
 
@@ -257,13 +266,20 @@ mod tests {
     fn ebs_options_must_fit_the_volume_type() {
         let mut s = scenario();
         s.ebs.iops = Some(2000);
-        assert!(s.validate().unwrap_err().to_string().contains("3000 IOPS"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("3000 to 80000 IOPS")
+        );
+        s.ebs.iops = Some(100_000);
+        assert!(matches!(s.validate(), Err(CostError::OutOfRange { .. })));
         s.ebs.volume_type = VolumeType::Gp2;
         assert!(
             s.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("gp2 volumes have no adjustable IOPS")
+                .contains("gp2 volumes have nothing to provision with --iops")
         );
         s.ebs = EbsConfig {
             volume_type: VolumeType::Io2,
@@ -282,7 +298,7 @@ mod tests {
             s.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("no adjustable throughput")
+                .contains("nothing to provision with --ebs-throughput")
         );
     }
 }
