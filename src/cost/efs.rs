@@ -186,8 +186,8 @@ fn throughput_note(efs: &EfsConfig, standard_gib: f64) -> String {
             trim_number(provisioned)
         ),
         (ThroughputMode::Provisioned, Some(provisioned)) => format!(
-            "Provisioned {} MiB/s; Standard storage earns {} MiB/s (50 KiB/s per GiB), so {} \
-             MiB/s is billed; reads and writes are free",
+            "Provisioned {} MiB/s; Standard storage earns {} MiB/s (5 MiB/s per 100 GiB, as \
+             AWS counts it), so {} MiB/s is billed; reads and writes are free",
             trim_number(provisioned),
             trim_number(earned),
             trim_number(provisioned - earned)
@@ -207,7 +207,7 @@ fn bursting_note(label: &str, standard_gib: f64) -> String {
         format!("about {:.0} min a day", baseline * 86_400.0 / burst / 60.0)
     };
     format!(
-        "{label}: baseline {} MiB/s for this size (50 KiB/s per GiB of Standard, at least 1 \
+        "{label}: baseline {} MiB/s for this size (5 MiB/s per 100 GiB of Standard, at least 1 \
          MiB/s; reads count one third), bursts to {} MiB/s for {burst_time} on credits; reads \
          and writes are free",
         trim_number(baseline),
