@@ -61,7 +61,8 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    /// The key used in `prices.toml` and in JSON output.
+    /// The key used in `prices.toml` and in JSON output. The serde names above are the one
+    /// place each key is spelled, so it is read back from them.
     pub fn key(self) -> String {
         serde_json::to_value(self)
             .ok()
