@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod cloud;
+pub mod cost;
 pub mod model;
 pub mod plan;
 pub mod spec;
