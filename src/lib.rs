@@ -16,3 +16,5 @@
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
+
+pub mod plugin;
