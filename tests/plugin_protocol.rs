@@ -340,3 +340,62 @@ fn an_unreachable_efs_file_system_is_an_err_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(10));
     node.ok("/Plugin.Activate", "");
 }
+
+#[test]
+fn cloudstor_volume_lists_restores_and_purges_the_trash() {
+    use plugin_support::cloudstor;
+    let shared = tempfile::tempdir().unwrap();
+    let node = TestPlugin::start(shared.path(), "node-a", "");
+    let config = node.config_path.to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        let mut full = vec!["volume", "--config", &config];
+        full.extend_from_slice(args);
+        let output = cloudstor(&full);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), stdout, stderr)
+    };
+    node.ok("/VolumeDriver.Create", &name_body("precious"));
+    let mounted = node.ok("/VolumeDriver.Mount", &mount_body("precious", "c1"));
+    let file = Path::new(mounted["Mountpoint"].as_str().unwrap()).join("f");
+    std::fs::write(&file, "data").unwrap();
+    let (ok, stdout, _) = run(&["inspect", "precious"]);
+    assert!(ok && stdout.contains("\"node-a\""), "{stdout}");
+    node.ok("/VolumeDriver.Unmount", &mount_body("precious", "c1"));
+    let (ok, stdout, _) = run(&["ls"]);
+    assert!(ok && stdout.contains("precious"), "{stdout}");
+
+    node.ok("/VolumeDriver.Remove", &name_body("precious"));
+    let (_, stdout, _) = run(&["ls"]);
+    assert!(!stdout.contains("precious"), "{stdout}");
+    let (ok, stdout, _) = run(&["ls", "--trash", "--json"]);
+    assert!(ok, "{stdout}");
+    let entries: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(entries[0]["removed_by"], "node-a");
+    let (ok, stdout, _) = run(&["ls", "--trash"]);
+    assert!(
+        ok && stdout.contains(&id) && stdout.contains("PURGED AFTER"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = run(&["restore", &id]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("restored precious"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+    let got = node.ok("/VolumeDriver.Get", &name_body("precious"));
+    assert_eq!(got["Volume"]["Name"], "precious");
+
+    node.ok("/VolumeDriver.Remove", &name_body("precious"));
+    let (_, stdout, _) = run(&["ls", "--trash", "--json"]);
+    let entries: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    let (ok, _, _) = run(&["purge", "--expired"]);
+    assert!(ok);
+    let (ok, stdout, _) = run(&["purge", &id]);
+    assert!(ok && stdout.contains(&format!("purged {id}")), "{stdout}");
+    let (ok, _, stderr) = run(&["restore", &id]);
+    assert!(!ok && stderr.contains("no trashed volume"), "{stderr}");
+    let (ok, _, stderr) = run(&["inspect", "a/b"]);
+    assert!(!ok && stderr.contains("'/'"), "{stderr}");
+}
