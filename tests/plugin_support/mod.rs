@@ -78,6 +78,10 @@ impl TestPlugin {
             .into_owned()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("plugin running").id()
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
