@@ -56,6 +56,8 @@ fn every_endpoint_works_end_to_end() {
         "{refused}"
     );
     node.ok("/VolumeDriver.Unmount", &mount_body("web-data", "c1"));
+    let log = node.log();
+    assert!(log.contains("volume=web-data mount_id=c1"), "{log}");
     node.ok("/VolumeDriver.Remove", &name_body("web-data"));
     let gone = node.err("/VolumeDriver.Get", &name_body("web-data"));
     assert!(gone.contains("no such volume web-data"), "{gone}");
