@@ -67,10 +67,12 @@ pub enum CfnError {
         /// The first resource that failed, which is what started the rollback.
         failure: Option<StackEvent>,
     },
-    #[error(
-        "stack {stack} is in {status} and cannot be updated; run `cloudstor destroy --engine cloudformation` first"
-    )]
-    NotUpdatable { stack: String, status: String },
+    #[error("stack {stack} is in {status} and cannot be updated; {hint}")]
+    NotUpdatable {
+        stack: String,
+        status: String,
+        hint: &'static str,
+    },
     #[error("stack {stack} does not exist")]
     NoSuchStack { stack: String },
     #[error(

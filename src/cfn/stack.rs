@@ -154,7 +154,18 @@ impl Stacks {
             None => true,
             Some((_, status)) if status == StackStatus::ReviewInProgress.as_str() => true,
             Some((_, status)) if is_settled(&status) && !is_broken(&status) => false,
-            Some((_, status)) => return Err(CfnError::NotUpdatable { stack, status }),
+            Some((_, status)) => {
+                let hint = if is_settled(&status) {
+                    "delete it with `cloudstor destroy --engine cloudformation`, then apply again"
+                } else {
+                    "wait for the operation in progress to finish, then apply again"
+                };
+                return Err(CfnError::NotUpdatable {
+                    stack,
+                    status,
+                    hint,
+                });
+            }
         };
         let change_set_type = if creates_stack {
             ChangeSetType::Create
