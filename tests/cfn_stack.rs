@@ -116,6 +116,11 @@ async fn deployed_stack_holds_what_the_spec_asks_for() {
     let outcome = deploy(&h, &spec).await;
     assert_eq!(outcome.status, "CREATE_COMPLETE");
     assert_eq!(outcome.filesystems().count(), 2);
+    let summary = outcome.to_string();
+    assert!(
+        summary.starts_with("Stack cfn-deploy: CREATE_COMPLETE\n  FileSystem"),
+        "{summary}"
+    );
 
     let efs = aws_sdk_efs::Client::new(&h.config);
     let filesystems = stack_filesystems(&h, "cfn-deploy").await;
@@ -357,6 +362,12 @@ async fn deleting_the_stack_keeps_protected_file_systems_and_lists_them() {
         .map(|r| (r.logical_id.as_str(), r.physical_id.as_str()))
         .collect();
     assert_eq!(retained, [("FileSystemShared", shared_id.as_str())]);
+    assert_eq!(
+        outcome.to_string(),
+        format!(
+            "Stack cfn-delete deleted.\nLeft in place by DeletionPolicy: Retain (their data is kept, and still billed):\n  AWS::EFS::FileSystem {shared_id} (FileSystemShared)\n"
+        )
+    );
 
     let left = stack_filesystems(&h, "cfn-delete").await;
     let ids: Vec<&str> = left.iter().map(|fs| fs.file_system_id()).collect();

@@ -88,11 +88,44 @@ impl DeployOutcome {
     }
 }
 
+/// What a person reads after a deployment: the status and the file system ids.
+impl std::fmt::Display for DeployOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Stack {}: {}", self.stack, self.status)?;
+        for fs in self.filesystems() {
+            writeln!(f, "  {} = {}", fs.logical_id, fs.physical_id)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DeleteOutcome {
     pub stack: String,
     /// Resources with `DeletionPolicy: Retain` that CloudFormation left in place.
     pub retained: Vec<StackResource>,
+}
+
+/// What a person reads after a deletion, naming what is still there (and still billed).
+impl std::fmt::Display for DeleteOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Stack {} deleted.", self.stack)?;
+        if self.retained.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "Left in place by DeletionPolicy: Retain (their data is kept, and still billed):"
+        )?;
+        for resource in &self.retained {
+            writeln!(
+                f,
+                "  {} {} ({})",
+                resource.resource_type, resource.physical_id, resource.logical_id
+            )?;
+        }
+        Ok(())
+    }
 }
 
 const SUCCESS: [&str; 4] = [
