@@ -397,3 +397,36 @@ async fn deleting_the_stack_keeps_protected_file_systems_and_lists_them() {
         "{again:?}"
     );
 }
+
+#[tokio::test]
+async fn template_command_puts_a_one_zone_mount_target_in_the_subnet_of_its_zone() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let network = common::network(&config).await;
+    let (subnet, zone) = network.subnets[2].clone();
+    let filesystems = format!(
+        "[filesystems.local]\navailability_zone = \"{zone}\"\nthroughput_mode = \"bursting\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_spec(
+        dir.path(),
+        "one-zone.toml",
+        &network.spec("one-zone", 3, &filesystems),
+    );
+
+    let output = moto.cloudstor(&["template", "-f", path.to_str().unwrap()]);
+    common::expect_code(&output, 0);
+    let template: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let targets: Vec<&serde_json::Value> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::EFS::MountTarget")
+        .collect();
+    assert_eq!(targets.len(), 1, "One Zone: a single mount target");
+    assert_eq!(targets[0]["Properties"]["SubnetId"], subnet.as_str());
+    assert_eq!(
+        template["Resources"]["FileSystemLocal"]["Properties"]["AvailabilityZoneName"],
+        zone.as_str()
+    );
+}

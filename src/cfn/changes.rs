@@ -7,7 +7,8 @@
 use std::fmt::Write;
 
 use aws_sdk_cloudformation::types::{
-    Change, ChangeAction, Replacement as SdkReplacement, RequiresRecreation,
+    Change, ChangeAction, Replacement as SdkReplacement, RequiresRecreation, ResourceChange,
+    ResourceChangeDetail,
 };
 
 /// Whether a modification makes CloudFormation build a new resource.
@@ -54,34 +55,8 @@ impl ChangeSetView {
         ChangeSetView {
             changes: changes
                 .iter()
-                .filter_map(|change| change.resource_change())
-                .filter_map(|change| {
-                    let kind = match change.action()? {
-                        ChangeAction::Add => ChangeKind::Add,
-                        ChangeAction::Remove => ChangeKind::Remove,
-                        _ => ChangeKind::Modify(replacement(change.replacement())),
-                    };
-                    Some(ResourceChangeView {
-                        kind,
-                        logical_id: change.logical_resource_id()?.to_owned(),
-                        resource_type: change.resource_type().unwrap_or_default().to_owned(),
-                        physical_id: change.physical_resource_id().map(str::to_owned),
-                        properties: change
-                            .details()
-                            .iter()
-                            .filter_map(|detail| {
-                                let target = detail.target()?;
-                                Some(PropertyChange {
-                                    name: target
-                                        .name()
-                                        .or(target.attribute().map(|a| a.as_str()))?
-                                        .to_owned(),
-                                    forces: recreation(target.requires_recreation()),
-                                })
-                            })
-                            .collect(),
-                    })
-                })
+                .filter_map(Change::resource_change)
+                .filter_map(resource_change)
                 .collect(),
         }
     }
@@ -106,6 +81,35 @@ impl ChangeSetView {
         }
         counts
     }
+}
+
+fn resource_change(change: &ResourceChange) -> Option<ResourceChangeView> {
+    let kind = match change.action()? {
+        ChangeAction::Add => ChangeKind::Add,
+        ChangeAction::Remove => ChangeKind::Remove,
+        _ => ChangeKind::Modify(replacement(change.replacement())),
+    };
+    Some(ResourceChangeView {
+        kind,
+        logical_id: change.logical_resource_id()?.to_owned(),
+        resource_type: change.resource_type().unwrap_or_default().to_owned(),
+        physical_id: change.physical_resource_id().map(str::to_owned),
+        properties: change
+            .details()
+            .iter()
+            .filter_map(property_change)
+            .collect(),
+    })
+}
+
+/// A property by name, or for changes to tags or metadata the attribute that changed.
+fn property_change(detail: &ResourceChangeDetail) -> Option<PropertyChange> {
+    let target = detail.target()?;
+    let name = target.name().or(target.attribute().map(|a| a.as_str()))?;
+    Some(PropertyChange {
+        name: name.to_owned(),
+        forces: recreation(target.requires_recreation()),
+    })
 }
 
 fn replacement(value: Option<&SdkReplacement>) -> Replacement {
@@ -162,12 +166,10 @@ pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
         return out;
     }
     out.push_str("Resource actions are indicated with the following symbols:\n");
-    let mut kinds: Vec<ChangeKind> = view.changes.iter().map(|c| legend_kind(c.kind)).collect();
-    kinds.dedup();
-    kinds.sort_by_key(|kind| kind.legend());
-    kinds.dedup();
-    for kind in kinds {
-        let _ = writeln!(out, "{}", kind.legend());
+    for kind in LEGEND_ORDER {
+        if view.changes.iter().any(|c| legend_kind(c.kind) == kind) {
+            let _ = writeln!(out, "{}", kind.legend());
+        }
     }
     let _ = writeln!(
         out,
@@ -183,6 +185,14 @@ pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
     );
     out
 }
+
+/// Terraform's order: create, update, replace, destroy.
+const LEGEND_ORDER: [ChangeKind; 4] = [
+    ChangeKind::Add,
+    ChangeKind::Modify(Replacement::Never),
+    ChangeKind::Modify(Replacement::Always),
+    ChangeKind::Remove,
+];
 
 /// Conditional and certain replacements share one legend line.
 fn legend_kind(kind: ChangeKind) -> ChangeKind {
@@ -221,9 +231,7 @@ fn render_resource(out: &mut String, change: &ResourceChangeView) {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_cloudformation::types::{
-        ResourceAttribute, ResourceChange, ResourceChangeDetail, ResourceTargetDefinition,
-    };
+    use aws_sdk_cloudformation::types::{ResourceAttribute, ResourceTargetDefinition};
 
     use super::*;
 
@@ -283,6 +291,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  - FileSystemOld"), "{text}");
+        assert!(
+            text.starts_with("Resource actions are indicated with the following symbols:\n  + create\n-/+ destroy and then create replacement\n  - destroy\n"),
+            "{text}"
+        );
         assert!(
             text.ends_with("Change set: 2 to add, 0 to change, 2 to destroy.\n"),
             "{text}"

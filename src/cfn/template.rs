@@ -39,45 +39,18 @@ pub fn build(
     let desired = Desired::from_spec(spec, subnet_zones);
     check_one_zone_targets(spec, &desired)?;
     let network = Network::new(spec, options);
-    let mut resources = Map::new();
-    let mut outputs = Map::new();
+    let mut sections = Sections::default();
     for (address, resource) in &desired.resources {
-        match resource {
-            Resource::SecurityGroup(group) => {
-                resources.insert(
-                    SECURITY_GROUP_ID.into(),
-                    security_group(&desired.stack, group, &network),
-                );
-                for source in &group.ingress {
-                    resources.insert(ingress_logical_id(source), ingress(source));
-                }
-                outputs.insert(
-                    format!("{SECURITY_GROUP_ID}Id"),
-                    output(
-                        "The security group in front of every mount target",
-                        json!({"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}),
-                        &format!("{SECURITY_GROUP_ID}Id"),
-                    ),
-                );
+        match (address, resource) {
+            (_, Resource::SecurityGroup(group)) => {
+                sections.add_security_group(&desired.stack, group, &network)
             }
-            Resource::FileSystem(fs) => {
-                let Address::FileSystem(name) = address else {
-                    unreachable!("file systems live at filesystem addresses")
-                };
-                let logical = filesystem_logical_id(name);
-                resources.insert(logical.clone(), filesystem(&desired.stack, name, fs));
-                outputs.insert(
-                    format!("{logical}Id"),
-                    output(
-                        &format!("Id of file system `{name}`"),
-                        json!({"Ref": logical}),
-                        &format!("{logical}Id"),
-                    ),
-                );
+            (Address::FileSystem(name), Resource::FileSystem(fs)) => {
+                sections.add_filesystem(&desired.stack, name, fs)
             }
-            Resource::MountTarget(target) => {
-                let logical = mount_target_logical_id(&target.filesystem, &network, target);
-                resources.insert(logical, mount_target(target, &network));
+            (_, Resource::MountTarget(target)) => sections.add_mount_target(target, &network),
+            (_, Resource::FileSystem(_)) => {
+                unreachable!("the model keys file systems by their spec name")
             }
         }
     }
@@ -93,9 +66,58 @@ pub fn build(
     if options.parameterize {
         template.insert("Parameters".into(), network.parameters(&desired));
     }
-    template.insert("Resources".into(), Value::Object(resources));
-    template.insert("Outputs".into(), Value::Object(outputs));
+    template.insert("Resources".into(), Value::Object(sections.resources));
+    template.insert("Outputs".into(), Value::Object(sections.outputs));
     Ok(Value::Object(template))
+}
+
+/// The Resources and Outputs sections, filled one model resource at a time.
+#[derive(Default)]
+struct Sections {
+    resources: Map<String, Value>,
+    outputs: Map<String, Value>,
+}
+
+impl Sections {
+    fn add_security_group(&mut self, stack: &str, group: &SecurityGroup, network: &Network) {
+        self.resources.insert(
+            SECURITY_GROUP_ID.into(),
+            security_group(stack, group, network),
+        );
+        for source in &group.ingress {
+            self.resources
+                .insert(ingress_logical_id(source), ingress(source));
+        }
+        self.add_output(
+            SECURITY_GROUP_ID,
+            "The security group in front of every mount target",
+            json!({"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}),
+        );
+    }
+
+    fn add_filesystem(&mut self, stack: &str, name: &str, fs: &FileSystem) {
+        let logical = filesystem_logical_id(name);
+        self.resources
+            .insert(logical.clone(), filesystem(stack, name, fs));
+        let description = format!("Id of file system `{name}`");
+        self.add_output(&logical, &description, json!({"Ref": logical}));
+    }
+
+    fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
+        let logical = mount_target_logical_id(&target.filesystem, network, target);
+        self.resources
+            .insert(logical, mount_target(target, network));
+    }
+
+    /// `<logical id>Id`, exported as `<stack>-<logical id>Id` so other stacks can import it.
+    fn add_output(&mut self, logical_id: &str, description: &str, value: Value) {
+        let name = format!("{logical_id}Id");
+        let export = json!({"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{name}")}});
+        self.outputs.insert(
+            name,
+            json!({"Description": description, "Value": value, "Export": export}),
+        );
+    }
 }
 
 /// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags).
@@ -381,15 +403,6 @@ fn mount_target(target: &MountTarget, network: &Network) -> Value {
             "SubnetId": network.subnet(&target.subnet_id),
             "SecurityGroups": [{"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}],
         },
-    })
-}
-
-/// An output exported as `<stack>-<name>`, so other stacks can import it.
-fn output(description: &str, value: Value, name: &str) -> Value {
-    json!({
-        "Description": description,
-        "Value": value,
-        "Export": {"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{name}")}},
     })
 }
 
