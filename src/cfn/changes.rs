@@ -61,6 +61,15 @@ impl ChangeSetView {
         }
     }
 
+    /// Whether the resource may be replaced (certainly or depending on values CloudFormation
+    /// resolves while it executes).
+    pub fn replaces(&self, logical_id: &str) -> bool {
+        self.changes.iter().any(|c| {
+            c.logical_id == logical_id
+                && matches!(c.kind, ChangeKind::Modify(r) if r != Replacement::Never)
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
@@ -299,6 +308,34 @@ mod tests {
             text.ends_with("Change set: 2 to add, 0 to change, 2 to destroy.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn only_protected_file_systems_block_a_replacement() {
+        let spec = crate::spec::Spec::parse(
+            std::path::Path::new("c.toml"),
+            "[stack]\nname = \"d\"\n[network]\nvpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-1\"]\nnode_security_group_ids = [\"sg-1\"]\n[filesystems.shared]\n[filesystems.scratch]\nprotect = false\n",
+        )
+        .unwrap();
+        let replace = |id| {
+            change(
+                ChangeAction::Modify,
+                id,
+                Some(SdkReplacement::True),
+                vec![detail("PerformanceMode", RequiresRecreation::Always)],
+            )
+        };
+        let scratch = ChangeSetView::from_sdk(&[replace("FileSystemScratch")]);
+        assert!(crate::cfn::check_protection(&spec, &scratch, false).is_ok());
+        let shared = ChangeSetView::from_sdk(&[replace("FileSystemShared")]);
+        let error = crate::cfn::check_protection(&spec, &shared, false).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("protected file systems filesystem.shared"),
+            "{error}"
+        );
+        assert!(crate::cfn::check_protection(&spec, &shared, true).is_ok());
     }
 
     #[test]

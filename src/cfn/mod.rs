@@ -73,6 +73,11 @@ pub enum CfnError {
         status: String,
         hint: &'static str,
     },
+    #[error(
+        "the change set replaces protected file systems {}: CloudFormation keeps the old ones (UpdateReplacePolicy: Retain) but the stack moves on to new, empty ones; pass --allow-data-loss if that is what you want",
+        filesystems.join(", ")
+    )]
+    ProtectedReplacement { filesystems: Vec<String> },
     #[error("stack {stack} does not exist")]
     NoSuchStack { stack: String },
     #[error(
@@ -83,6 +88,29 @@ pub enum CfnError {
         status: String,
         waited: std::time::Duration,
     },
+}
+
+/// Refuses a change set that replaces a file system the spec protects, as the API engine
+/// refuses to, unless the user allows it. Removals need no check: `DeletionPolicy: Retain`
+/// keeps a removed file system and its data.
+pub fn check_protection(
+    spec: &crate::spec::Spec,
+    view: &ChangeSetView,
+    allow_data_loss: bool,
+) -> Result<(), CfnError> {
+    let filesystems: Vec<String> = spec
+        .filesystems
+        .iter()
+        .filter(|(name, fs)| {
+            let logical = template::filesystem_logical_id(name);
+            fs.protect && view.replaces(&logical)
+        })
+        .map(|(name, _)| format!("filesystem.{name}"))
+        .collect();
+    if filesystems.is_empty() || allow_data_loss {
+        return Ok(());
+    }
+    Err(CfnError::ProtectedReplacement { filesystems })
 }
 
 /// The template for `spec`. Only a One Zone file system needs AWS: its mount target goes in the
