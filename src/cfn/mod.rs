@@ -65,7 +65,7 @@ pub enum CfnError {
         stack: String,
         status: String,
         /// The first resource that failed, which is what started the rollback.
-        failure: Option<StackEvent>,
+        failure: Option<Box<StackEvent>>,
     },
     #[error("stack {stack} is in {status} and cannot be updated; {hint}")]
     NotUpdatable {

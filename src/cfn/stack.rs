@@ -420,7 +420,7 @@ impl Stacks {
                 return Err(CfnError::StackFailed {
                     stack: stack.to_owned(),
                     status,
-                    failure: first_resource_failure(stack, failures),
+                    failure: first_resource_failure(stack, failures).map(Box::new),
                 });
             }
             if started.elapsed() > self.deadline {
