@@ -22,6 +22,7 @@
 pub mod apply;
 pub mod cfn;
 pub mod cloud;
+pub mod cost;
 pub mod model;
 pub mod plan;
 pub mod spec;
