@@ -430,3 +430,22 @@ async fn template_command_puts_a_one_zone_mount_target_in_the_subnet_of_its_zone
         zone.as_str()
     );
 }
+
+#[tokio::test]
+async fn declining_a_first_deployment_leaves_no_stack_behind() {
+    let h = harness().await;
+    let spec = spec(&h.network.spec("cfn-declined", 1, FILESYSTEMS));
+    let prepared = h
+        .stacks
+        .prepare(&spec, TemplateOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(prepared.creates_stack);
+    assert_eq!(prepared.view.summary(), (6, 0, 0), "{:?}", prepared.view);
+    h.stacks.discard(&prepared).await.unwrap();
+
+    let cfn = aws_sdk_cloudformation::Client::new(&h.config);
+    let stacks = cfn.describe_stacks().send().await.unwrap();
+    assert!(stacks.stacks().is_empty(), "{:?}", stacks.stacks());
+    assert!(stack_filesystems(&h, "cfn-declined").await.is_empty());
+}
