@@ -13,12 +13,15 @@
 //!   it Terraform-style or as JSON, and saves it with a fingerprint of what refresh saw.
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
 //!   lifecycle states, retries throttling, and shows progress.
+//! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
+//!   sets (the `--engine cloudformation` of apply and destroy, and `cloudstor template`).
 //! - [`cost`]: EFS vs EBS monthly cost estimator with bundled, sourced price tables.
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 
 pub mod apply;
+pub mod cfn;
 pub mod cloud;
 pub mod cost;
 pub mod model;

@@ -24,6 +24,7 @@ enum Command {
     Plan(commands::plan::Args),
     Apply(commands::apply::Args),
     Destroy(commands::destroy::Args),
+    Template(commands::template::Args),
     Cost(commands::cost::Args),
     Volume(commands::volume::Args),
 }
@@ -36,6 +37,7 @@ async fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::exec(args).await,
         Command::Apply(args) => commands::apply::exec(args).await,
         Command::Destroy(args) => commands::destroy::exec(args).await,
+        Command::Template(args) => commands::template::exec(args).await,
         Command::Cost(args) => commands::cost::exec(args).await,
         Command::Volume(args) => commands::volume::exec(args).await,
     };

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cost;
 pub mod destroy;
 pub mod plan;
+pub mod template;
 pub mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};
