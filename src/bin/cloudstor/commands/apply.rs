@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use cloudstor::apply::{ApplyError, ApplyOptions, Progress};
 use cloudstor::plan::{Plan, render_text};
 
-use super::{SpecArgs, cloud_for, confirm, interrupt_flag};
+use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
 
 /// Create or change the stack's resources so AWS matches the spec.
 ///
@@ -27,9 +27,27 @@ pub struct Args {
     /// Allow destroying or replacing file systems that have `protect = true`.
     #[arg(long)]
     allow_data_loss: bool,
+    /// `api`: call EFS and EC2 directly; `cloudformation`: deploy a stack through a change set.
+    #[arg(long, value_enum, default_value_t = Engine::Api)]
+    engine: Engine,
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    if args.engine == Engine::Cloudformation {
+        if args.plan_file.is_some() {
+            anyhow::bail!(
+                "a saved plan is for the api engine; with --engine cloudformation the change set is the plan, so pass the spec with -f"
+            );
+        }
+        let spec = args.spec.load()?;
+        return cloudformation::apply(
+            &spec,
+            args.spec.region.as_ref(),
+            args.auto_approve,
+            args.allow_data_loss,
+        )
+        .await;
+    }
     let options = ApplyOptions {
         parallelism: usize::from(args.parallelism),
         allow_data_loss: args.allow_data_loss,

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use cloudstor::apply::{ApplyOptions, Progress};
 use cloudstor::plan::render_text;
 
-use super::{SpecArgs, cloud_for, confirm, interrupt_flag};
+use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
 
 /// Delete every resource of the stack: mount targets, then file systems and the security group.
 ///
@@ -22,10 +22,17 @@ pub struct Args {
     /// How many AWS operations run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallelism: u16,
+    /// `api`: delete through EFS and EC2; `cloudformation`: delete the CloudFormation stack
+    /// (protected file systems are retained by CloudFormation and listed).
+    #[arg(long, value_enum, default_value_t = Engine::Api)]
+    engine: Engine,
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let spec = args.spec.load()?;
+    if args.engine == Engine::Cloudformation {
+        return cloudformation::destroy(&spec, args.spec.region.as_ref(), args.auto_approve).await;
+    }
     let cloud = cloud_for(&spec, args.spec.region.as_ref()).await;
     let (plan, _) = cloudstor::plan::plan(&cloud, &spec, true).await?;
     if plan.is_empty() {

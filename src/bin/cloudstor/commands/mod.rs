@@ -1,6 +1,7 @@
 //! One file per subcommand: `Args` (clap) and `exec`, a thin wrapper over the library.
 
 pub mod apply;
+pub mod cloudformation;
 pub mod cost;
 pub mod destroy;
 pub mod plan;
@@ -25,6 +26,15 @@ pub fn init_logging() {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Who carries out apply and destroy.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// cloudstor calls the EFS and EC2 APIs itself (state found by tags).
+    Api,
+    /// cloudstor deploys a CloudFormation stack through a change set.
+    Cloudformation,
 }
 
 /// The options every command that talks to AWS about a spec takes.
