@@ -12,11 +12,13 @@
 //!   it Terraform-style or as JSON, and saves it with a fingerprint of what refresh saw.
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
 //!   lifecycle states, retries throttling, and shows progress.
+//! - [`bootstrap`]: the node script (NFS client + plugin), its user data, the plugin package.
 //! - [`cost`]: EFS vs EBS monthly cost estimator with bundled, sourced price tables.
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 
+pub mod bootstrap;
 pub mod cloud;
 pub mod model;
 pub mod spec;

@@ -24,8 +24,10 @@ enum Command {
     Plan(commands::plan::Args),
     Apply(commands::apply::Args),
     Destroy(commands::destroy::Args),
+    Bootstrap(commands::bootstrap::Args),
     Cost(commands::cost::Args),
     Volume(commands::volume::Args),
+    Plugin(commands::plugin::Args),
 }
 
 #[tokio::main]
@@ -36,8 +38,10 @@ async fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::exec(args).await,
         Command::Apply(args) => commands::apply::exec(args).await,
         Command::Destroy(args) => commands::destroy::exec(args).await,
+        Command::Bootstrap(args) => commands::bootstrap::exec(args).await,
         Command::Cost(args) => commands::cost::exec(args).await,
         Command::Volume(args) => commands::volume::exec(args).await,
+        Command::Plugin(args) => commands::plugin::exec(args).await,
     };
     match result {
         Ok(code) => code,

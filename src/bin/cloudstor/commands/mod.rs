@@ -1,9 +1,11 @@
 //! One file per subcommand: `Args` (clap) and `exec`, a thin wrapper over the library.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cost;
 pub mod destroy;
 pub mod plan;
+pub mod plugin;
 pub mod volume;
 
 /// Logs go to stderr and are quiet unless `RUST_LOG` asks for more.
