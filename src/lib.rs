@@ -18,7 +18,9 @@
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 
+pub mod apply;
 pub mod bootstrap;
 pub mod cloud;
 pub mod model;
+pub mod plan;
 pub mod spec;

@@ -24,8 +24,9 @@ pub const PROTECT_TAG: &str = "cloudstor:protect";
 /// The NFS port EFS mount targets listen on.
 pub const NFS_PORT: i32 = 2049;
 
-/// Where a resource lives in the stack.
+/// Where a resource lives in the stack. Serialised as its text, so it can key JSON maps.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Address {
     SecurityGroup,
     FileSystem(String),
@@ -41,6 +42,20 @@ impl fmt::Display for Address {
                 write!(f, "mount_target.{filesystem}.{subnet}")
             }
         }
+    }
+}
+
+impl From<Address> for String {
+    fn from(address: Address) -> String {
+        address.to_string()
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Address, String> {
+        Address::parse(&text).ok_or_else(|| format!("`{text}` is not a cloudstor resource address"))
     }
 }
 
@@ -121,7 +136,10 @@ pub struct FileSystem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountTarget {
     pub id: Option<String>,
+    /// The file system's name in the spec.
     pub filesystem: String,
+    /// `None` until the file system exists.
+    pub filesystem_id: Option<String>,
     pub subnet_id: String,
     /// `None` until the stack's security group exists.
     pub security_group: Option<String>,
@@ -167,7 +185,7 @@ impl Resource {
                 "availability_zone",
                 "creation_token",
             ],
-            Self::MountTarget(_) => &["file_system", "subnet_id"],
+            Self::MountTarget(_) => &["file_system_id", "subnet_id"],
         };
         fixed.contains(&attribute)
     }
@@ -191,7 +209,10 @@ impl Resource {
             ]),
             Self::FileSystem(fs) => attributes.extend(filesystem_attributes(fs)),
             Self::MountTarget(mt) => attributes.extend([
-                ("file_system", Some(json!(mt.filesystem))),
+                (
+                    "file_system_id",
+                    mt.filesystem_id.as_ref().map(|id| json!(id)),
+                ),
                 ("subnet_id", Some(json!(mt.subnet_id))),
                 (
                     "security_groups",
@@ -303,6 +324,7 @@ impl Desired {
                 let target = MountTarget {
                     id: None,
                     filesystem: name.clone(),
+                    filesystem_id: None,
                     subnet_id: subnet.clone(),
                     security_group: None,
                     availability_zone: subnet_zones.get(subnet).cloned(),
@@ -354,7 +376,7 @@ fn desired_filesystem(stack: &str, name: &str, fs: &FileSystemSpec) -> FileSyste
 ///
 /// Stored in the [`APPLIED_TAG`] tag, whose value may only hold letters, digits, spaces and
 /// `+ - = . _ : / @`, hence the `key=value` words.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AppliedRecord {
     pub throughput_mode: Option<ThroughputMode>,
     pub provisioned_throughput_mibps: Option<u32>,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// A checked spec: everything here has passed the offline checks.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub stack: StackSpec,
     pub network: NetworkSpec,
@@ -21,13 +21,13 @@ pub struct Spec {
     pub nodes: Option<NodesSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackSpec {
     pub name: String,
     pub region: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSpec {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
@@ -36,7 +36,7 @@ pub struct NetworkSpec {
     pub allowed_cidrs: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileSystemSpec {
     pub performance_mode: PerformanceMode,
     pub throughput_mode: ThroughputMode,

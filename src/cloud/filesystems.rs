@@ -131,7 +131,7 @@ impl Cloud {
             .ok_or_else(|| CloudError::Aws {
                 resource: address.to_string(),
                 operation: "CreateFileSystem",
-                code: "FileSystemAlreadyExists".into(),
+                code: Some("FileSystemAlreadyExists".into()),
                 message: format!(
                     "token {token} is taken but no file system carries it; retry shortly"
                 ),

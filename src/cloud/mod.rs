@@ -49,11 +49,12 @@ impl Default for Waits {
 /// A failed AWS call or wait, with what a user needs to act on it.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
-    #[error("{resource}: {operation} failed: {code}: {message}")]
+    #[error("{resource}: {operation} failed: {}{message}", code.as_ref().map(|c| format!("{c}: ")).unwrap_or_default())]
     Aws {
         resource: String,
         operation: &'static str,
-        code: String,
+        /// The AWS error code; `None` when no answer came back (network, timeout).
+        code: Option<String>,
         message: String,
     },
     #[error(
@@ -71,26 +72,40 @@ pub enum CloudError {
 impl CloudError {
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Aws { code, .. } => Some(code),
+            Self::Aws { code, .. } => code.as_deref(),
             _ => None,
         }
     }
 }
 
 /// Attaches the resource and operation to an SDK error.
-fn aws_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+fn aws_error<E: ProvideErrorMetadata + std::error::Error>(
     resource: impl ToString,
     operation: &'static str,
 ) -> impl FnOnce(E) -> CloudError {
     move |error| CloudError::Aws {
         resource: resource.to_string(),
         operation,
-        code: error.code().unwrap_or("Unknown").to_owned(),
+        code: error.code().map(str::to_owned),
         message: error
             .message()
             .map(str::to_owned)
-            .unwrap_or_else(|| format!("{error:?}")),
+            .unwrap_or_else(|| causes(&error)),
     }
+}
+
+/// "dispatch failure: connection refused", without the debug dump the SDK's own display adds.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Cloud {

@@ -208,6 +208,7 @@ impl Cloud {
             let target = MountTarget {
                 id: Some(mt.mount_target_id().to_owned()),
                 filesystem,
+                filesystem_id: Some(mt.file_system_id().to_owned()),
                 subnet_id: mt.subnet_id().to_owned(),
                 security_group,
                 availability_zone: mt.availability_zone_name().map(str::to_owned),

@@ -1,10 +1,9 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use cloudstor::bootstrap;
-use cloudstor::cloud::Cloud;
-use cloudstor::spec::Spec;
+
+use super::{SpecArgs, cloud_for};
 
 /// Print the node user-data script: NFS client, volume plugin and its configuration.
 ///
@@ -13,19 +12,15 @@ use cloudstor::spec::Spec;
 /// is not asked.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The spec file.
-    #[arg(short = 'f', long = "file", default_value = "cloudstor.toml")]
-    spec: PathBuf,
-    /// AWS region; default: the spec's, then the standard AWS chain.
-    #[arg(long)]
-    region: Option<String>,
-    /// Print the CloudFormation `Fn::Sub` form and its variables instead.
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Print the CloudFormation `Fn::Sub` form (variables listed on stderr) instead.
     #[arg(long)]
     cloudformation: bool,
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = args.spec.load()?;
     if args.cloudformation {
         let user_data = bootstrap::render_cloudformation_script(&spec)?;
         for (variable, filesystem) in &user_data.variables {
@@ -34,10 +29,10 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", user_data.body);
         return Ok(ExitCode::SUCCESS);
     }
-    let cloud = Cloud::from_env(args.region.or_else(|| spec.stack.region.clone())).await;
+    let cloud = cloud_for(&spec, args.spec.region.as_ref()).await;
     let region = cloud
         .region()
-        .context("no AWS region: set [stack].region, --region or AWS_REGION")?;
+        .context("no AWS region: set stack.region, --region or AWS_REGION")?;
     let observed = cloud.refresh(&spec).await?;
     let filesystems = bootstrap::node_filesystems(&spec, &observed, &region)?;
     print!("{}", bootstrap::render_script(&spec, &filesystems)?);

@@ -1,0 +1,468 @@
+//! The diff between what the spec wants and what AWS has, and how it is shown and saved.
+//!
+//! A [`Plan`] holds typed before/after resources, so [`crate::apply`] can run it without
+//! re-planning; saved to a file it also carries the spec and a fingerprint of what refresh saw,
+//! which lets apply refuse it once the cloud has changed.
+
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::Observed;
+use crate::model::{Address, AppliedRecord, Desired, Resource};
+use crate::spec::Spec;
+
+pub use render::{render_json, render_text};
+
+use crate::cloud::{Cloud, CloudError, check_network};
+
+/// Refreshes the stack, runs the plan-time network checks, and diffs.
+pub async fn plan(
+    cloud: &Cloud,
+    spec: &Spec,
+    destroy: bool,
+) -> Result<(Plan, Observed), CloudError> {
+    let observed = cloud.refresh(spec).await?;
+    if !destroy {
+        check_network(spec, &observed)?;
+    }
+    let plan = Plan::new(spec, &observed, destroy);
+    Ok((plan, observed))
+}
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Action {
+    Create,
+    Update,
+    /// Destroy, then create the replacement (Terraform's `-/+`).
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Create => "  +",
+            Self::Update => "  ~",
+            Self::Replace => "-/+",
+            Self::Delete => "  -",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub action: Action,
+    pub before: Option<Resource>,
+    pub after: Option<Resource>,
+    /// Attributes whose change forces the replacement.
+    pub replace_paths: Vec<String>,
+}
+
+/// A change made outside cloudstor since its last apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub address: Address,
+    /// (attribute, as cloudstor applied it, as it is now); empty when the resource is gone.
+    pub changes: Vec<(String, String, String)>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub spec: Spec,
+    /// Digest of what refresh saw; apply refuses a saved plan when it no longer matches.
+    pub fingerprint: String,
+    pub changes: Vec<ResourceChange>,
+    pub drift: Vec<Drift>,
+    /// Bytes stored per file system, for refusals that say what would be lost.
+    pub sizes: BTreeMap<Address, i64>,
+    /// The [`crate::model::APPLIED_TAG`] each file system gets once its changes are done.
+    pub records: BTreeMap<Address, AppliedRecord>,
+    /// Ids of everything refresh found, for steps that refer to resources that stay.
+    pub ids: BTreeMap<Address, String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+/// Problems with a saved plan file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("cannot read plan file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write plan file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a cloudstor plan file ({source}); make one with `cloudstor plan --out {path}`"
+    )]
+    Format {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+/// The on-disk envelope: a marker and a version so other JSON is not mistaken for a plan.
+#[derive(Serialize, Deserialize)]
+struct PlanFile {
+    cloudstor_plan: u32,
+    plan: Plan,
+}
+
+const PLAN_FILE_VERSION: u32 = 1;
+
+impl Plan {
+    /// Diffs the spec against what refresh found; `destroy` plans the removal of everything.
+    pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Plan {
+        let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
+        if destroy {
+            desired.resources.clear();
+        }
+        let changes = order(diff(&desired, observed), &spec.network.subnet_ids);
+        Plan {
+            spec: spec.clone(),
+            fingerprint: observed.fingerprint(),
+            records: records(&desired, observed),
+            ids: observed
+                .resources
+                .iter()
+                .filter_map(|(address, r)| Some((address.clone(), r.id()?.to_owned())))
+                .collect(),
+            changes,
+            drift: drift(observed),
+            sizes: observed.sizes.clone(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => summary.add += 1,
+                Action::Update => summary.change += 1,
+                Action::Replace => {
+                    summary.add += 1;
+                    summary.destroy += 1;
+                }
+                Action::Delete => summary.destroy += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), PlanFileError> {
+        let file = PlanFile {
+            cloudstor_plan: PLAN_FILE_VERSION,
+            plan: self.clone(),
+        };
+        let text = serde_json::to_string_pretty(&file).expect("plans serialise");
+        std::fs::write(path, text).map_err(|source| PlanFileError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Plan, PlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file: PlanFile =
+            serde_json::from_str(&text).map_err(|source| PlanFileError::Format {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(file.plan)
+    }
+}
+
+/// Fills in what the desired side can already know from AWS: ids of resources that stay, and
+/// values AWS chose that the spec leaves open (the default KMS key).
+fn resolve(
+    desired: &Desired,
+    observed: &Observed,
+    replaced: &BTreeSet<Address>,
+) -> BTreeMap<Address, Resource> {
+    let known_id = |address: &Address| {
+        if replaced.contains(address) {
+            return None;
+        }
+        observed
+            .resources
+            .get(address)
+            .and_then(|r| r.id().map(str::to_owned))
+    };
+    let group = known_id(&Address::SecurityGroup);
+    desired
+        .resources
+        .iter()
+        .map(|(address, resource)| {
+            let mut resource = resource.clone();
+            match (&mut resource, observed.resources.get(address)) {
+                (Resource::MountTarget(mt), _) => {
+                    mt.security_group = group.clone();
+                    mt.filesystem_id = known_id(&Address::FileSystem(mt.filesystem.clone()));
+                }
+                (Resource::FileSystem(fs), Some(Resource::FileSystem(actual)))
+                    if fs.kms_key_id.is_none() && fs.encrypted =>
+                {
+                    fs.kms_key_id = actual.kms_key_id.clone();
+                }
+                _ => {}
+            }
+            (address.clone(), resource)
+        })
+        .collect()
+}
+
+/// Attributes that differ, ignoring ids (AWS assigns them).
+fn changed_attributes(desired: &Resource, actual: &Resource) -> Vec<&'static str> {
+    let actual: BTreeMap<_, _> = actual.attributes().into_iter().collect();
+    desired
+        .attributes()
+        .into_iter()
+        .filter(|(name, value)| *name != "id" && actual.get(name) != Some(value))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn diff(desired: &Desired, observed: &Observed) -> Vec<ResourceChange> {
+    // Replacement cascades (a new file system needs new mount targets), so resolve until stable.
+    let mut replaced = BTreeSet::new();
+    loop {
+        let resolved = resolve(desired, observed, &replaced);
+        let changes = diff_resolved(&resolved, observed);
+        let now: BTreeSet<_> = changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .map(|c| c.address.clone())
+            .collect();
+        if now == replaced {
+            return changes;
+        }
+        replaced = now;
+    }
+}
+
+fn diff_resolved(
+    desired: &BTreeMap<Address, Resource>,
+    observed: &Observed,
+) -> Vec<ResourceChange> {
+    let mut changes = Vec::new();
+    for (address, after) in desired {
+        let Some(before) = observed.resources.get(address) else {
+            changes.push(change(
+                address,
+                Action::Create,
+                None,
+                Some(after),
+                Vec::new(),
+            ));
+            continue;
+        };
+        let changed = changed_attributes(after, before);
+        if changed.is_empty() {
+            continue;
+        }
+        let forcing: Vec<String> = changed
+            .iter()
+            .filter(|name| after.forces_replacement(name))
+            .map(|name| name.to_string())
+            .collect();
+        let action = if forcing.is_empty() {
+            Action::Update
+        } else {
+            Action::Replace
+        };
+        changes.push(change(address, action, Some(before), Some(after), forcing));
+    }
+    for (address, before) in &observed.resources {
+        if !desired.contains_key(address) {
+            changes.push(change(
+                address,
+                Action::Delete,
+                Some(before),
+                None,
+                Vec::new(),
+            ));
+        }
+    }
+    changes
+}
+
+fn change(
+    address: &Address,
+    action: Action,
+    before: Option<&Resource>,
+    after: Option<&Resource>,
+    replace_paths: Vec<String>,
+) -> ResourceChange {
+    ResourceChange {
+        address: address.clone(),
+        action,
+        before: before.cloned(),
+        after: after.cloned(),
+        replace_paths,
+    }
+}
+
+/// Dependency order for reading: what is created first comes first, deletions last and in
+/// reverse (mount targets before their file system and the security group). Mount targets
+/// follow the spec's subnet order, which is how the user thinks of them.
+fn order(mut changes: Vec<ResourceChange>, subnets: &[String]) -> Vec<ResourceChange> {
+    let key = |change: &ResourceChange| {
+        let position = |subnet: &String| {
+            subnets
+                .iter()
+                .position(|s| s == subnet)
+                .unwrap_or(usize::MAX)
+        };
+        match &change.address {
+            Address::SecurityGroup => (0, String::new(), 0, String::new()),
+            Address::FileSystem(name) => (1, name.clone(), 0, String::new()),
+            Address::MountTarget { filesystem, subnet } => {
+                (2, filesystem.clone(), position(subnet), subnet.clone())
+            }
+        }
+    };
+    changes.sort_by(|a, b| {
+        let deleting = |c: &ResourceChange| c.action == Action::Delete;
+        deleting(a).cmp(&deleting(b)).then_with(|| {
+            if deleting(a) {
+                key(b).cmp(&key(a))
+            } else {
+                key(a).cmp(&key(b))
+            }
+        })
+    });
+    changes
+}
+
+/// The record each desired file system should carry after apply, where it differs from its tag.
+fn records(desired: &Desired, observed: &Observed) -> BTreeMap<Address, AppliedRecord> {
+    let mut subnets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for address in desired.resources.keys() {
+        if let Address::MountTarget { filesystem, subnet } = address {
+            subnets
+                .entry(filesystem)
+                .or_default()
+                .insert(subnet.clone());
+        }
+    }
+    desired
+        .resources
+        .iter()
+        .filter_map(|(address, resource)| {
+            let (Address::FileSystem(name), Resource::FileSystem(fs)) = (address, resource) else {
+                return None;
+            };
+            let record = AppliedRecord::of(fs, subnets.remove(name.as_str()).unwrap_or_default());
+            (observed.applied.get(address) != Some(&record)).then(|| (address.clone(), record))
+        })
+        .collect()
+}
+
+/// Compares what cloudstor last applied (kept in tags) with what AWS reports now.
+fn drift(observed: &Observed) -> Vec<Drift> {
+    let mut drifts = Vec::new();
+    for (address, applied) in &observed.applied {
+        let Some(Resource::FileSystem(fs)) = observed.resources.get(address) else {
+            continue;
+        };
+        let Address::FileSystem(name) = address else {
+            continue;
+        };
+        let now = AppliedRecord::of(fs, applied.subnets.clone());
+        let changes = record_changes(applied, &now);
+        if !changes.is_empty() {
+            drifts.push(Drift {
+                address: address.clone(),
+                changes,
+                deleted: false,
+            });
+        }
+        for subnet in &applied.subnets {
+            let target = Address::MountTarget {
+                filesystem: name.clone(),
+                subnet: subnet.clone(),
+            };
+            if !observed.resources.contains_key(&target) {
+                drifts.push(Drift {
+                    address: target,
+                    changes: Vec::new(),
+                    deleted: true,
+                });
+            }
+        }
+    }
+    if let (Some(applied), Some(Resource::SecurityGroup(group))) = (
+        &observed.applied_ingress,
+        observed.resources.get(&Address::SecurityGroup),
+    ) && applied != &group.ingress
+    {
+        let show = |set: &BTreeSet<crate::model::Source>| {
+            set.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        drifts.push(Drift {
+            address: Address::SecurityGroup,
+            changes: vec![(
+                "ingress_tcp_2049".into(),
+                show(applied),
+                show(&group.ingress),
+            )],
+            deleted: false,
+        });
+    }
+    drifts
+}
+
+/// One attribute of an [`AppliedRecord`], read as text for display.
+type RecordField = (&'static str, fn(&AppliedRecord) -> String);
+
+const RECORD_FIELDS: [RecordField; 6] = [
+    ("throughput_mode", |r| {
+        r.throughput_mode.map_or("", |m| m.as_str()).to_owned()
+    }),
+    ("provisioned_throughput_mibps", |r| {
+        r.provisioned_throughput_mibps
+            .map_or("null".into(), |m| m.to_string())
+    }),
+    ("transition_to_ia", |r| r.lifecycle.to_ia.to_string()),
+    ("transition_to_archive", |r| {
+        r.lifecycle.to_archive.to_string()
+    }),
+    ("transition_to_primary", |r| {
+        r.lifecycle.to_primary.as_str().to_owned()
+    }),
+    ("backup", |r| r.backup.to_string()),
+];
+
+fn record_changes(applied: &AppliedRecord, now: &AppliedRecord) -> Vec<(String, String, String)> {
+    RECORD_FIELDS
+        .iter()
+        .map(|(name, read)| (name.to_string(), read(applied), read(now)))
+        .filter(|(_, was, is)| was != is)
+        .collect()
+}

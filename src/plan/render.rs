@@ -1,0 +1,234 @@
+//! Showing a plan: Terraform-style text for people, JSON for machines.
+
+use std::fmt::Write;
+
+use serde_json::{Map, Value, json};
+
+use super::{Action, Drift, Plan, ResourceChange};
+use crate::model::{Attribute, Resource};
+
+const RULE: &str = "─────────────────────────────────────────────────────────────────────────────";
+
+/// The plan as a person reads it, ending with the `Plan: ...` summary or "No changes".
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str("No changes. Your infrastructure matches the configuration.\n");
+        return out;
+    }
+    if !plan.drift.is_empty() {
+        render_drift(&mut out, &plan.drift);
+    }
+    render_legend(&mut out, plan);
+    out.push_str("\ncloudstor will perform the following actions:\n");
+    for change in &plan.changes {
+        out.push('\n');
+        render_change(&mut out, change);
+    }
+    let summary = plan.summary();
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to add, {} to change, {} to destroy.",
+        summary.add, summary.change, summary.destroy
+    );
+    out
+}
+
+fn render_drift(out: &mut String, drift: &[Drift]) {
+    out.push_str("Note: Objects have changed outside cloudstor\n\n");
+    out.push_str(
+        "cloudstor detected the following changes made outside cloudstor since its last apply:\n",
+    );
+    for item in drift {
+        if item.deleted {
+            let _ = writeln!(out, "\n  # {} has been deleted", item.address);
+            let _ = writeln!(out, "  - {}", item.address);
+            continue;
+        }
+        let _ = writeln!(out, "\n  # {} has changed", item.address);
+        let _ = writeln!(out, "  ~ {} {{", item.address);
+        let width = item
+            .changes
+            .iter()
+            .map(|(name, _, _)| name.len())
+            .max()
+            .unwrap_or(0);
+        for (name, was, is) in &item.changes {
+            let _ = writeln!(out, "      ~ {name:width$} = {was:?} -> {is:?}");
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str(
+        "\nUnless you have made equivalent changes to the spec, the plan below undoes them.\n",
+    );
+    let _ = writeln!(out, "\n{RULE}\n");
+}
+
+fn render_legend(out: &mut String, plan: &Plan) {
+    out.push_str("Resource actions are indicated with the following symbols:\n");
+    let legend = [
+        (Action::Create, "create"),
+        (Action::Update, "update in-place"),
+        (Action::Replace, "destroy and then create replacement"),
+        (Action::Delete, "destroy"),
+    ];
+    for (action, text) in legend {
+        if plan.changes.iter().any(|c| c.action == action) {
+            let _ = writeln!(out, "{} {text}", action.symbol());
+        }
+    }
+}
+
+fn render_change(out: &mut String, change: &ResourceChange) {
+    let comment = match change.action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+    };
+    let _ = writeln!(out, "  # {} {comment}", change.address);
+    let _ = writeln!(out, "{} {} {{", change.action.symbol(), change.address);
+    let lines = match (&change.before, &change.after) {
+        (None, Some(after)) => whole(after, "+"),
+        (Some(before), None) => whole(before, "-"),
+        (Some(before), Some(after)) => changed(before, after, &change.replace_paths),
+        (None, None) => Vec::new(),
+    };
+    let width = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);
+    for (sign, name, value) in lines {
+        if name.is_empty() {
+            let _ = writeln!(out, "        {value}");
+        } else {
+            let _ = writeln!(out, "      {sign} {name:width$} = {value}");
+        }
+    }
+    out.push_str("    }\n");
+}
+
+type Line = (&'static str, String, String);
+
+/// Every attribute with a value, for resources that appear or disappear as a whole.
+fn whole(resource: &Resource, sign: &'static str) -> Vec<Line> {
+    resource
+        .attributes()
+        .into_iter()
+        .filter(|(_, value)| value.as_ref() != Some(&Value::Null))
+        .map(|(name, value)| (sign, name.to_owned(), show(&value)))
+        .collect()
+}
+
+/// Changed attributes as `old -> new`, the id for orientation, and a count of the rest.
+fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line> {
+    let old: std::collections::BTreeMap<&str, Option<Value>> =
+        before.attributes().into_iter().collect();
+    let replacing = !forcing.is_empty();
+    let mut lines = Vec::new();
+    let mut hidden = 0;
+    for (name, new) in after.attributes() {
+        let was = old.get(name).cloned().flatten();
+        if name == "id" {
+            let line = if replacing {
+                (
+                    "~",
+                    name.to_owned(),
+                    format!("{} -> (known after apply)", show(&was)),
+                )
+            } else {
+                (" ", name.to_owned(), show(&was))
+            };
+            lines.push(line);
+        } else if was != new {
+            let mark = if forcing.iter().any(|f| f == name) {
+                " # forces replacement"
+            } else {
+                ""
+            };
+            lines.push((
+                "~",
+                name.to_owned(),
+                format!("{} -> {}{mark}", show(&was), show(&new)),
+            ));
+        } else {
+            hidden += 1;
+        }
+    }
+    if hidden > 0 {
+        let plural = if hidden == 1 { "" } else { "s" };
+        lines.push((
+            " ",
+            String::new(),
+            format!("# ({hidden} unchanged attribute{plural} hidden)"),
+        ));
+    }
+    lines
+}
+
+fn show(value: &Option<Value>) -> String {
+    match value {
+        None => "(known after apply)".into(),
+        Some(Value::Object(map)) if map.is_empty() => "{}".into(),
+        Some(Value::Object(map)) => {
+            let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+        Some(Value::Array(items)) => {
+            let items: Vec<String> = items.iter().map(|v| v.to_string()).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The machine-readable plan; `actions` follow Terraform's encoding (`["delete", "create"]`).
+pub fn render_json(plan: &Plan) -> Value {
+    let summary = plan.summary();
+    json!({
+        "format_version": "1.0",
+        "stack": plan.spec.stack.name,
+        "fingerprint": plan.fingerprint,
+        "resource_changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "resource_drift": plan.drift.iter().map(|d| json!({
+            "address": d.address.to_string(),
+            "deleted": d.deleted,
+            "changes": d.changes.iter().map(|(name, was, is)| json!({"attribute": name, "applied": was, "now": is})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "applyable": !plan.is_empty(),
+    })
+}
+
+fn change_json(change: &ResourceChange) -> Value {
+    let actions: &[&str] = match change.action {
+        Action::Create => &["create"],
+        Action::Update => &["update"],
+        Action::Replace => &["delete", "create"],
+        Action::Delete => &["delete"],
+    };
+    let resource = change.after.as_ref().or(change.before.as_ref());
+    json!({
+        "address": change.address.to_string(),
+        "type": resource.map(Resource::kind),
+        "actions": actions,
+        "before": change.before.as_ref().map(|r| known(&r.attributes())),
+        "after": change.after.as_ref().map(|r| known(&r.attributes())),
+        "after_unknown": change.after.as_ref().map(|r| unknown(&r.attributes())),
+        "replace_paths": change.replace_paths.iter().map(|p| [p]).collect::<Vec<_>>(),
+    })
+}
+
+fn known(attributes: &[Attribute]) -> Value {
+    let map: Map<String, Value> = attributes
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
+        .collect();
+    Value::Object(map)
+}
+
+fn unknown(attributes: &[Attribute]) -> Value {
+    let map: Map<String, Value> = attributes
+        .iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| (name.to_string(), Value::Bool(true)))
+        .collect();
+    Value::Object(map)
+}

@@ -1,0 +1,200 @@
+//! Test harness: a real moto server per test, the network it provides, specs, and the binary.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::types::Filter;
+
+pub const REGION: &str = "us-east-1";
+
+/// A moto server on a free loopback port, killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server`; fails the test (never skips) when it cannot.
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}); install it with `pip install -r requirements-dev.txt`"));
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited with {status} before listening on port {port}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_efs::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// The `cloudstor` binary, pointed at this server through the standard AWS variables.
+    pub fn cloudstor(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cloudstor runs")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The default VPC's subnets (one per AZ, sorted by AZ) and a security group for the nodes.
+pub struct Network {
+    pub vpc: String,
+    pub subnets: Vec<(String, String)>,
+    pub node_group: String,
+}
+
+pub async fn network(config: &SdkConfig) -> Network {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(Filter::builder().name("is-default").values("true").build())
+        .send()
+        .await
+        .expect("describe vpcs");
+    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_owned();
+    let found = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .send()
+        .await
+        .expect("describe subnets");
+    let mut subnets: Vec<(String, String)> = found
+        .subnets()
+        .iter()
+        .map(|s| {
+            (
+                s.subnet_id().unwrap().to_owned(),
+                s.availability_zone().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    subnets.sort_by(|a, b| a.1.cmp(&b.1));
+    let group = ec2
+        .create_security_group()
+        .group_name(format!("swarm-nodes-{}", subnets.len()))
+        .description("swarm nodes")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("create node security group");
+    Network {
+        vpc,
+        subnets,
+        node_group: group.group_id().unwrap().to_owned(),
+    }
+}
+
+impl Network {
+    /// A spec for `stack` with the first `subnets` subnets; `filesystems` is appended verbatim.
+    pub fn spec(&self, stack: &str, subnets: usize, filesystems: &str) -> String {
+        let ids: Vec<String> = self.subnets[..subnets]
+            .iter()
+            .map(|(id, _)| format!("\"{id}\""))
+            .collect();
+        format!(
+            "[stack]\nname = \"{stack}\"\nregion = \"{REGION}\"\n\n[network]\nvpc_id = \"{}\"\nsubnet_ids = [{}]\nnode_security_group_ids = [\"{}\"]\n\n{filesystems}",
+            self.vpc,
+            ids.join(", "),
+            self.node_group
+        )
+    }
+
+    /// Snapshot filters: moto's random ids become stable names (subnets by their AZ).
+    pub fn filters(&self) -> Vec<(String, String)> {
+        let mut filters: Vec<(String, String)> = self
+            .subnets
+            .iter()
+            .map(|(id, zone)| (regex_escape(id), format!("subnet-[{zone}]")))
+            .collect();
+        filters.push((regex_escape(&self.vpc), "vpc-[default]".into()));
+        filters.push((regex_escape(&self.node_group), "sg-[nodes]".into()));
+        filters.push((r"\bfsmt-[0-9a-f]+".into(), "fsmt-[id]".into()));
+        filters.push((r"\bfs-[0-9a-f]+".into(), "fs-[id]".into()));
+        filters.push((r"\bsg-[0-9a-f]{8,}".into(), "sg-[id]".into()));
+        filters.push((r"after \d+s".into(), "after [n]s".into()));
+        filters
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+/// Writes `text` as a spec file in a fresh temporary directory.
+pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write spec");
+    path
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs the binary and insists on an exit code, showing both streams when it differs.
+pub fn expect_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}

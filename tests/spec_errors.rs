@@ -1,0 +1,209 @@
+//! Bad specs: each is refused with file:line:column, a message and, where one helps, a hint,
+//! before any AWS call. One case also runs through the binary to pin the exit code.
+
+use std::path::Path;
+
+use cloudstor::spec::Spec;
+
+const GOOD: &str = r#"[stack]
+name = "prod"
+
+[network]
+vpc_id = "vpc-0abc"
+subnet_ids = ["subnet-a", "subnet-b"]
+node_security_group_ids = ["sg-nodes"]
+
+[filesystems.shared]
+throughput_mode = "elastic"
+transition_to_ia = "30d"
+"#;
+
+fn error_for(text: &str) -> String {
+    Spec::parse(Path::new("cloudstor.toml"), text)
+        .expect_err("the spec is refused")
+        .to_string()
+}
+
+fn with(old: &str, new: &str) -> String {
+    assert!(
+        GOOD.contains(old),
+        "test setup: {old:?} is in the good spec"
+    );
+    GOOD.replacen(old, new, 1)
+}
+
+#[test]
+fn the_good_spec_is_accepted() {
+    Spec::parse(Path::new("cloudstor.toml"), GOOD).unwrap();
+}
+
+#[test]
+fn bad_specs_name_position_problem_and_hint() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with("throughput_mode", "throughput_mdoe"),
+            "cloudstor.toml:10:1: unknown field `throughput_mdoe`, expected one of `performance_mode`, `throughput_mode`, `provisioned_throughput_mibps`, `encrypted`, `kms_key_id`, `transition_to_ia`, `transition_to_archive`, `transition_to_primary`, `backup`, `availability_zone`, `protect`, `tags`\n  hint: did you mean `throughput_mode`?",
+        ),
+        (
+            with("\"elastic\"", "\"fast\""),
+            "cloudstor.toml:10:19: unknown variant `fast`, expected one of `elastic`, `bursting`, `provisioned`",
+        ),
+        (
+            with("\"30d\"", "\"45d\""),
+            "cloudstor.toml:11:20: `45d` is not a transition EFS accepts; use one of \"1d\", \"7d\", \"14d\", \"30d\", \"60d\", \"90d\", \"180d\", \"270d\", \"365d\" or \"none\"",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                "transition_to_ia = \"30d\"\ntransition_to_archive = \"90d\"\nperformance_mode = \"maxIO\"\nthroughput_mode_x = 1",
+            ),
+            "cloudstor.toml:14:1: unknown field `throughput_mode_x`",
+        ),
+        (
+            with(
+                "throughput_mode = \"elastic\"",
+                "throughput_mode = \"bursting\"\ntransition_to_archive = \"90d\"",
+            ),
+            "cloudstor.toml:11:25: transition_to_archive needs throughput_mode \"elastic\" and performance_mode \"generalPurpose\"\n  hint: EFS offers the Archive storage class only to Elastic, General Purpose file systems",
+        ),
+        (
+            with(
+                "throughput_mode = \"elastic\"",
+                "performance_mode = \"maxIO\"",
+            ),
+            "cloudstor.toml:10:20: performance_mode \"maxIO\" does not support elastic throughput\n  hint: set throughput_mode = \"bursting\" or \"provisioned\"",
+        ),
+        (
+            with(
+                "throughput_mode = \"elastic\"",
+                "provisioned_throughput_mibps = 64",
+            ),
+            "cloudstor.toml:10:32: provisioned_throughput_mibps is set but throughput_mode is \"elastic\"\n  hint: set throughput_mode = \"provisioned\" or remove this line",
+        ),
+        (
+            with("\"elastic\"", "\"provisioned\""),
+            "cloudstor.toml:10:19: throughput_mode \"provisioned\" needs provisioned_throughput_mibps\n  hint: add provisioned_throughput_mibps = 64 (MiB/s)",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                "encrypted = false\nkms_key_id = \"arn:aws:kms:us-east-1:1:key/x\"",
+            ),
+            "cloudstor.toml:11:13: kms_key_id is set but encrypted = false\n  hint: a KMS key only makes sense with encrypted = true",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                "transition_to_ia = \"90d\"\ntransition_to_archive = \"30d\"",
+            ),
+            "cloudstor.toml:12:25: transition_to_archive (30d) must come after transition_to_ia (90d)",
+        ),
+        (
+            with("\"subnet-b\"", "\"subnet-a\""),
+            "cloudstor.toml:6:27: subnet `subnet-a` is listed twice",
+        ),
+        (
+            with("\"subnet-b\"", "\"sn-b\""),
+            "cloudstor.toml:6:27: `sn-b` is not a subnet id\n  hint: subnet ids start with `subnet-`",
+        ),
+        (
+            with(
+                "node_security_group_ids = [\"sg-nodes\"]",
+                "allowed_cidrs = [\"0.0.0.0/0\"]",
+            ),
+            "cloudstor.toml:7:18: `0.0.0.0/0` is not an allowed CIDR\n  hint: NFS must not be open to the whole internet; give your VPC's or subnets' CIDR",
+        ),
+        (
+            with("node_security_group_ids = [\"sg-nodes\"]\n", ""),
+            "cloudstor.toml:5:10: nobody may mount: network has neither node_security_group_ids nor allowed_cidrs",
+        ),
+        (
+            with("name = \"prod\"", "name = \"prod stack\""),
+            "cloudstor.toml:2:8: stack name `prod stack` is not usable\n  hint: use 1 to 32 letters, digits, `-` or `_`, starting with a letter or digit",
+        ),
+        (
+            with("[filesystems.shared]", "[filesystems.\"../x\"]"),
+            "cloudstor.toml:9:14: file system name `../x` is not usable",
+        ),
+        (
+            with(
+                "subnet_ids = [\"subnet-a\", \"subnet-b\"]",
+                "subnet_ids = []",
+            ),
+            "cloudstor.toml:6:14: network.subnet_ids is empty: mount targets need at least one subnet",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                "tags = { \"cloudstor:stack\" = \"other\" }",
+            ),
+            "cloudstor.toml:11:10: tag `cloudstor:stack` uses a reserved prefix",
+        ),
+        (
+            with("transition_to_ia = \"30d\"", "availability_zone = \"eu\""),
+            "cloudstor.toml:11:21: `eu` is not an Availability Zone name",
+        ),
+        (
+            with(
+                "[stack]\nname = \"prod\"\n",
+                "[stack]\nname = \"prod\"\n[stack]\n",
+            ),
+            "cloudstor.toml:3:2: duplicate key",
+        ),
+        (
+            format!(
+                "{GOOD}\n[nodes]\nlaunch_template_name = \"n\"\nplugin_url = \"https://x\"\nplugin_sha256 = \"abc\"\n"
+            ),
+            "cloudstor.toml:13:1: nodes.plugin_sha256 must be 64 hexadecimal characters",
+        ),
+    ];
+    let mut mismatches = Vec::new();
+    for (text, expected) in &cases {
+        let error = error_for(text);
+        if !error.starts_with(expected) {
+            mismatches.push(format!("expected: {expected}\n     got: {error}\n"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cases differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn the_binary_reports_a_bad_spec_and_exits_1_without_calling_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cloudstor.toml");
+    std::fs::write(&path, with("\"30d\"", "\"45d\"")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+        .args(["plan", "-f"])
+        .arg(&path)
+        // An endpoint nobody listens on: any AWS call would fail with a different error.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:11:20: `45d` is not a transition",
+            path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_spec_file_says_which_path() {
+    let error = Spec::load(Path::new("/nonexistent/cloudstor.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cannot read /nonexistent/cloudstor.toml:"),
+        "{error}"
+    );
+}
