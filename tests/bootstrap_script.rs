@@ -8,7 +8,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cloudstor::bootstrap::{NodeFileSystem, render_cloudformation_script, render_script};
+use cloudstor::bootstrap::{
+    NodeFileSystem, USER_DATA_LIMIT_BYTES, decode_launch_template_user_data,
+    launch_template_user_data, render_cloudformation_script, render_script,
+};
 use cloudstor::spec::{PerformanceMode, Spec};
 use sha2::{Digest, Sha256};
 
@@ -120,6 +123,26 @@ fn the_cloudformation_form_after_fn_sub_is_the_script_rendered_with_ids() {
     assert_eq!(
         substituted,
         render_script(&spec, &filesystems("fs-0shared")).unwrap()
+    );
+}
+
+#[test]
+fn the_script_fits_in_user_data_until_extra_user_data_overflows_it() {
+    for install_mode in ["systemd", "managed"] {
+        let script = script("auto", install_mode);
+        let encoded = launch_template_user_data(&script).unwrap();
+        assert_eq!(decode_launch_template_user_data(&encoded).unwrap(), script);
+    }
+    let sha = sha256_hex(PLUGIN_BYTES);
+    let padding = "# padding\n".repeat(USER_DATA_LIMIT_BYTES / 10);
+    let nodes = nodes("auto", "systemd", PLUGIN_URL, &sha)
+        + &format!("extra_user_data = \"\"\"\n{padding}\"\"\"\n");
+    let oversized = render_script(&spec_with(&nodes), &filesystems("fs-0shared")).unwrap();
+    let err = launch_template_user_data(&oversized).unwrap_err();
+    assert_eq!(err.bytes, oversized.len());
+    assert!(
+        err.to_string()
+            .contains("EC2 accepts at most 16384 bytes of user data")
     );
 }
 

@@ -18,7 +18,10 @@ use crate::spec::{InstallMode, NodesSpec, OsFamily, PerformanceMode, Spec};
 use template::{Template, TemplateError, template};
 
 pub use package::{PackageError, PackagedPlugin, package_managed_plugin};
-pub use user_data::{USER_DATA_LIMIT_BYTES, UserDataTooLarge, launch_template_user_data};
+pub use user_data::{
+    USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable, decode_launch_template_user_data,
+    launch_template_user_data, user_data_diff,
+};
 
 const BOOTSTRAP: Template = template!("bootstrap.sh");
 const SYSTEMD_MODE: Template = template!("bootstrap/systemd.sh");
