@@ -105,6 +105,10 @@ pub fn render_script(
     ])?)
 }
 
+/// Stands in for the id of a file system apply has not created yet: as long as a real EFS id
+/// (`fs-` and 17 hex digits), so a script rendered with it is as long as the real one.
+pub const ID_KNOWN_AFTER_APPLY: &str = "fs-known-after-apply";
+
 /// The stack's file systems as refresh found them; an error names one not created yet.
 pub fn node_filesystems(
     spec: &Spec,
@@ -114,18 +118,42 @@ pub fn node_filesystems(
     spec.filesystems
         .iter()
         .map(|(name, fs_spec)| {
-            let address = Address::FileSystem(name.clone());
-            match observed.resources.get(&address) {
-                Some(Resource::FileSystem(fs)) if fs.id.is_some() => Ok(NodeFileSystem::efs(
-                    name,
-                    fs.id.as_deref().unwrap_or_default(),
-                    region,
-                    fs_spec.performance_mode,
-                )),
-                _ => Err(BootstrapError::NotCreated { name: name.clone() }),
-            }
+            let id = observed_id(observed, name)
+                .ok_or_else(|| BootstrapError::NotCreated { name: name.clone() })?;
+            Ok(NodeFileSystem::efs(
+                name,
+                id,
+                region,
+                fs_spec.performance_mode,
+            ))
         })
         .collect()
+}
+
+/// For plan: like [`node_filesystems`], with [`ID_KNOWN_AFTER_APPLY`] for file systems that
+/// do not exist yet, so the user data can be diffed and size-checked before apply.
+pub fn planned_node_filesystems(
+    spec: &Spec,
+    observed: &Observed,
+    region: &str,
+) -> Vec<NodeFileSystem> {
+    spec.filesystems
+        .iter()
+        .map(|(name, fs_spec)| {
+            let id = observed_id(observed, name).unwrap_or(ID_KNOWN_AFTER_APPLY);
+            NodeFileSystem::efs(name, id, region, fs_spec.performance_mode)
+        })
+        .collect()
+}
+
+fn observed_id<'a>(observed: &'a Observed, name: &str) -> Option<&'a str> {
+    match observed
+        .resources
+        .get(&Address::FileSystem(name.to_owned()))
+    {
+        Some(Resource::FileSystem(fs)) => fs.id.as_deref(),
+        _ => None,
+    }
 }
 
 /// The node script as the body of a CloudFormation `Fn::Sub`: file system ids are the

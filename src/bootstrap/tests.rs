@@ -151,6 +151,10 @@ fn node_filesystems_come_from_refresh_or_say_apply_first() {
     let spec = spec(&nodes(""));
     let mut observed = Observed::default();
     let err = node_filesystems(&spec, &observed, "eu-west-1").unwrap_err();
+    let planned = planned_node_filesystems(&spec, &observed, "eu-west-1");
+    assert_eq!(planned[0].id, ID_KNOWN_AFTER_APPLY);
+    assert_eq!(ID_KNOWN_AFTER_APPLY.len(), "fs-0123456789abcdef0".len());
+    assert!(render_script(&spec, &planned).is_ok());
     assert_eq!(
         err.to_string(),
         "file system fast-io does not exist yet; run `cloudstor apply` first"
@@ -171,6 +175,10 @@ fn node_filesystems_come_from_refresh_or_say_apply_first() {
     }
     assert_eq!(
         node_filesystems(&spec, &observed, "eu-west-1").unwrap(),
+        filesystems()
+    );
+    assert_eq!(
+        planned_node_filesystems(&spec, &observed, "eu-west-1"),
         filesystems()
     );
 }
