@@ -20,4 +20,4 @@ cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "==> cargo test"
-cargo test --all-targets --quiet
+cargo test --quiet

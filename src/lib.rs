@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod bootstrap;
 pub mod cloud;
+pub mod cost;
 pub mod model;
 pub mod plan;
 pub mod spec;

@@ -679,7 +679,7 @@ transition_to_archive = "90d"
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("c.toml:12:1: unknown field `transition_to_iaa`"),
+            error.starts_with("c.toml:11:1: unknown field `transition_to_iaa`"),
             "{error}"
         );
         assert!(

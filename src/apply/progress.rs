@@ -44,6 +44,8 @@ impl Verb {
 pub struct Progress {
     /// Spinners on a terminal; `None` prints plain lines.
     bars: Option<MultiProgress>,
+    /// Prints nothing at all (benchmarks, library callers with their own display).
+    quiet: bool,
 }
 
 impl Progress {
@@ -53,14 +55,21 @@ impl Progress {
         let bars = std::io::stdout()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-        Progress { bars }
+        Progress { bars, quiet: false }
     }
 
     pub fn lines() -> Progress {
-        Progress { bars: None }
+        Progress { bars: None, quiet: false }
+    }
+
+    pub fn quiet() -> Progress {
+        Progress { bars: None, quiet: true }
     }
 
     fn say(&self, line: String) {
+        if self.quiet {
+            return;
+        }
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(line);
@@ -71,7 +80,7 @@ impl Progress {
 
     pub(super) fn start(&self, address: &Address, verb: Verb) -> Task {
         let label = address.to_string();
-        let visible = verb != Verb::Record;
+        let visible = verb != Verb::Record && !self.quiet;
         if visible {
             self.say(format!("{label}: {}...", verb.doing()));
         }

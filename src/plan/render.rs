@@ -143,11 +143,13 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
             } else {
                 ""
             };
-            lines.push((
-                "~",
-                name.to_owned(),
-                format!("{} -> {}{mark}", show(&was), show(&new)),
-            ));
+            let value = match (&was, &new) {
+                (Some(old), Some(new)) if is_collection(old) && is_collection(new) => {
+                    format!("{}{mark}", collection_diff(old, new))
+                }
+                _ => format!("{} -> {}{mark}", show(&was), show(&new)),
+            };
+            lines.push(("~", name.to_owned(), value));
         } else {
             hidden += 1;
         }
@@ -161,6 +163,38 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
         ));
     }
     lines
+}
+
+fn is_collection(value: &Value) -> bool {
+    value.is_object() || value.is_array()
+}
+
+/// One line per map entry or list item, so a change reads as a diff of lines.
+fn collection_lines(value: &Value) -> String {
+    let lines: Vec<String> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| format!("{k} = {v}")).collect(),
+        Value::Array(items) => items.iter().map(Value::to_string).collect(),
+        other => vec![other.to_string()],
+    };
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// A changed map or list as Terraform shows it: the unchanged entries plain, the rest `+`/`-`.
+fn collection_diff(old: &Value, new: &Value) -> String {
+    let (open, close) = if new.is_object() { ("{", "}") } else { ("[", "]") };
+    let (old_text, new_text) = (collection_lines(old), collection_lines(new));
+    let diff = similar::TextDiff::from_lines(&old_text, &new_text);
+    let mut out = String::from(open);
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => "-",
+            similar::ChangeTag::Insert => "+",
+            similar::ChangeTag::Equal => " ",
+        };
+        let _ = write!(out, "\n          {sign} {}", change.value().trim_end());
+    }
+    let _ = write!(out, "\n        {close}");
+    out
 }
 
 fn show(value: &Option<Value>) -> String {
@@ -231,4 +265,23 @@ fn unknown(attributes: &[Attribute]) -> Value {
         .map(|(name, _)| (name.to_string(), Value::Bool(true)))
         .collect();
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_maps_show_entry_by_entry() {
+        let old = json!({"team": "platform", "tier": "gold"});
+        let new = json!({"owner": "sre", "team": "platform"});
+        let expected = "{\n          + owner = \"sre\"\n            team = \"platform\"\n          - tier = \"gold\"\n        }";
+        assert_eq!(collection_diff(&old, &new), expected);
+    }
+
+    #[test]
+    fn changed_lists_show_item_by_item() {
+        let diff = collection_diff(&json!(["sg-a", "sg-b"]), &json!(["sg-b"]));
+        assert_eq!(diff, "[\n          - \"sg-a\"\n            \"sg-b\"\n        ]");
+    }
 }

@@ -1,8 +1,217 @@
+//! `cloudstor cost`: what the same data costs per month on EFS and on EBS, line by line.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use aws_config::meta::region::RegionProviderChain;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use cloudstor::cost::{
+    self, Comparison, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size, VolumeType,
+};
+use cloudstor::spec::{Spec, ThroughputMode};
 
-pub async fn exec(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("cloudstor cost is being built")
+/// Compare the monthly cost of EFS and EBS for the same data, with every formula shown.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Data per volume: a number and GB, GiB, TB or TiB (AWS bills per GiB), e.g. 100GB.
+    #[arg(long)]
+    size: Size,
+    /// AWS region [default: from the AWS config chain, else us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+    /// Share of the data in EFS Standard; the rest is in Infrequent Access (or Archive).
+    #[arg(long, default_value = "100%")]
+    standard_share: Share,
+    /// Share of the data in EFS Archive (Regional, Elastic throughput only).
+    #[arg(long, default_value = "0%")]
+    archive_share: Share,
+    /// EFS throughput mode.
+    #[arg(long, default_value = "elastic", value_parser = throughput_modes())]
+    throughput_mode: ThroughputMode,
+    /// EFS provisioned throughput in MiB/s (with --throughput-mode provisioned).
+    #[arg(long)]
+    provisioned_mibps: Option<f64>,
+    /// GB read per month, all tasks together (billed with Elastic throughput).
+    #[arg(long, default_value_t = 0.0)]
+    read_gb: f64,
+    /// GB written per month, all tasks together (billed with Elastic throughput).
+    #[arg(long, default_value_t = 0.0)]
+    write_gb: f64,
+    /// EFS One Zone storage classes instead of Regional.
+    #[arg(long)]
+    one_zone: bool,
+    /// EBS volume type.
+    #[arg(long, value_enum, default_value_t = VolumeType::Gp3)]
+    ebs_type: VolumeType,
+    /// EBS provisioned IOPS (gp3: total, 3,000 included; required for io1/io2).
+    #[arg(long)]
+    iops: Option<u32>,
+    /// EBS gp3 throughput in MiB/s (total, 125 included).
+    #[arg(long)]
+    ebs_throughput: Option<u32>,
+    /// Swarm tasks (replicas) using the storage.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    replicas: u32,
+    /// One volume per task (N EBS volumes, or N directories on one EFS file system) instead
+    /// of one volume shared by all tasks.
+    #[arg(long)]
+    per_task: bool,
+    /// AWS Price List bulk offer file (AmazonEFS or AmazonEC2 JSON) whose prices replace the
+    /// bundled ones; repeatable.
+    #[arg(long = "offer-file", value_name = "PATH")]
+    offer_files: Vec<PathBuf>,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also draw cost against size for both options, crossover marked, to this SVG file
+    /// (with -f: one file per file system, FILE-<name>.svg).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Estimate the file systems of this spec: their throughput mode, provisioned throughput,
+    /// One Zone placement and transitions replace the EFS flags; its region is the default.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "SPEC",
+        conflicts_with_all = ["throughput_mode", "provisioned_mibps", "one_zone"]
+    )]
+    spec: Option<PathBuf>,
+}
+
+/// A comparison and, with -f, the name of the file system it is for.
+type Named = (Option<String>, Comparison);
+
+pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    let book = price_book(&args.offer_files)?;
+    let comparisons = scenarios(&args)
+        .await?
+        .into_iter()
+        .map(|(name, scenario)| Ok((name, cost::compare(&scenario, &book)?)))
+        .collect::<anyhow::Result<Vec<Named>>>()?;
+    if let Some(path) = &args.plot {
+        write_plots(path, &comparisons, &book)?;
+    }
+    print!("{}", render(&comparisons, args.json)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The flags' scenario, or with -f one per file system of the spec. The region is the flag's,
+/// else the spec's, else the AWS chain's.
+async fn scenarios(args: &Args) -> anyhow::Result<Vec<(Option<String>, Scenario)>> {
+    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
+    let spec_region = spec.as_ref().and_then(|spec| spec.stack.region.clone());
+    let region = match args.region.clone().or(spec_region) {
+        Some(region) => region,
+        None => default_region().await,
+    };
+    let base = args.scenario(region);
+    let Some(spec) = spec else {
+        return Ok(vec![(None, base)]);
+    };
+    Ok(cost::scenarios_from_spec(&spec, &base)?
+        .into_iter()
+        .map(|(name, scenario)| (Some(name), scenario))
+        .collect())
+}
+
+impl Args {
+    fn scenario(&self, region: String) -> Scenario {
+        Scenario {
+            region,
+            size: self.size,
+            replicas: self.replicas,
+            layout: if self.per_task {
+                Layout::PerTask
+            } else {
+                Layout::Shared
+            },
+            efs: EfsConfig {
+                throughput_mode: self.throughput_mode,
+                provisioned_mibps: self.provisioned_mibps,
+                one_zone: self.one_zone,
+                standard_share: self.standard_share,
+                archive_share: self.archive_share,
+                read_gb: self.read_gb,
+                write_gb: self.write_gb,
+            },
+            ebs: EbsConfig {
+                volume_type: self.ebs_type,
+                iops: self.iops,
+                throughput_mibps: self.ebs_throughput,
+            },
+        }
+    }
+}
+
+/// The spec's throughput modes, spelled as in `cloudstor.toml`.
+fn throughput_modes() -> impl TypedValueParser<Value = ThroughputMode> {
+    let modes = [
+        ThroughputMode::Elastic,
+        ThroughputMode::Bursting,
+        ThroughputMode::Provisioned,
+    ];
+    PossibleValuesParser::new(modes.map(ThroughputMode::as_str)).map(move |name| {
+        modes
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .unwrap_or_default()
+    })
+}
+
+fn price_book(offer_files: &[PathBuf]) -> anyhow::Result<PriceBook> {
+    let mut book = PriceBook::bundled()?;
+    for path in offer_files {
+        book.add_offer_file(path)?;
+    }
+    Ok(book)
+}
+
+/// The region of the standard AWS chain (env, profile, instance metadata), else us-east-1.
+async fn default_region() -> String {
+    RegionProviderChain::default_provider()
+        .or_else("us-east-1")
+        .region()
+        .await
+        .map_or_else(|| "us-east-1".to_string(), |region| region.to_string())
+}
+
+fn render(comparisons: &[Named], json: bool) -> anyhow::Result<String> {
+    if json {
+        let value = match comparisons {
+            [(None, comparison)] => serde_json::to_value(comparison)?,
+            named => serde_json::to_value(
+                named
+                    .iter()
+                    .map(|(name, comparison)| (name.clone().unwrap_or_default(), comparison))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )?,
+        };
+        return Ok(serde_json::to_string_pretty(&value)? + "\n");
+    }
+    Ok(comparisons
+        .iter()
+        .map(|(name, comparison)| match name {
+            Some(name) => format!("filesystem.{name}\n{}", cost::render_table(comparison)),
+            None => cost::render_table(comparison),
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// One SVG per comparison: `path` itself, or `<stem>-<name>.svg` per file system of a spec.
+fn write_plots(path: &Path, comparisons: &[Named], book: &PriceBook) -> anyhow::Result<()> {
+    for (name, comparison) in comparisons {
+        let target = match name {
+            Some(name) => {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                path.with_file_name(format!("{stem}-{name}.svg"))
+            }
+            None => path.to_path_buf(),
+        };
+        let svg = cost::render_svg(comparison, book)?;
+        std::fs::write(&target, svg)
+            .with_context(|| format!("cannot write the plot to {}", target.display()))?;
+    }
+    Ok(())
 }

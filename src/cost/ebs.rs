@@ -1,0 +1,303 @@
+//! The EBS bill: provisioned storage, IOPS and throughput for one volume per copy of the data.
+
+use serde::Serialize;
+
+use super::error::CostError;
+use super::price::{Dimension, RegionPrices};
+use super::scenario::{Layout, Scenario};
+use super::{Bill, LineItem};
+
+/// io2 IOPS are priced in tiers: up to 32,000, up to 64,000, above.
+const IO2_TIER_LIMITS: [u32; 2] = [32_000, 64_000];
+
+/// EBS volume types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    /// General purpose SSD with 3,000 IOPS and 125 MiB/s included.
+    #[default]
+    Gp3,
+    /// Previous-generation general purpose SSD.
+    Gp2,
+    /// Provisioned IOPS SSD, flat IOPS price.
+    Io1,
+    /// Provisioned IOPS SSD, IOPS priced in tiers.
+    Io2,
+    /// Throughput-optimised HDD.
+    St1,
+    /// Cold HDD.
+    Sc1,
+}
+
+impl VolumeType {
+    const GP3_INCLUDED_IOPS: u32 = 3_000;
+    const GP3_INCLUDED_MIBPS: u32 = 125;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VolumeType::Gp3 => "gp3",
+            VolumeType::Gp2 => "gp2",
+            VolumeType::Io1 => "io1",
+            VolumeType::Io2 => "io2",
+            VolumeType::St1 => "st1",
+            VolumeType::Sc1 => "sc1",
+        }
+    }
+
+    /// Provisioned IOPS AWS accepts, for the types that have them. gp3 from its 3,000 included
+    /// to the current EC2 API limit; io1 and io2 (Nitro) as documented (pricing.md §5.2).
+    pub(crate) fn iops_range(self) -> Option<(u32, u32)> {
+        match self {
+            VolumeType::Gp3 => Some((Self::GP3_INCLUDED_IOPS, 80_000)),
+            VolumeType::Io1 => Some((100, 64_000)),
+            VolumeType::Io2 => Some((100, 256_000)),
+            VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 => None,
+        }
+    }
+
+    /// Provisioned throughput AWS accepts: gp3 only, from its 125 MiB/s included.
+    pub(crate) fn throughput_mibps_range(self) -> Option<(u32, u32)> {
+        match self {
+            VolumeType::Gp3 => Some((Self::GP3_INCLUDED_MIBPS, 2_000)),
+            _ => None,
+        }
+    }
+
+    /// The smallest volume AWS creates of this type, in GiB.
+    fn minimum_gib(self) -> u64 {
+        match self {
+            VolumeType::Gp3 | VolumeType::Gp2 => 1,
+            VolumeType::Io1 | VolumeType::Io2 => 4,
+            VolumeType::St1 | VolumeType::Sc1 => 125,
+        }
+    }
+
+    fn storage_dimension(self) -> Dimension {
+        match self {
+            VolumeType::Gp3 => Dimension::Gp3Storage,
+            VolumeType::Gp2 => Dimension::Gp2Storage,
+            VolumeType::Io1 => Dimension::Io1Storage,
+            VolumeType::Io2 => Dimension::Io2Storage,
+            VolumeType::St1 => Dimension::St1Storage,
+            VolumeType::Sc1 => Dimension::Sc1Storage,
+        }
+    }
+}
+
+/// Volumes are created in whole GiB, at least the type's minimum, and billed on that size.
+fn volume_gib(scenario: &Scenario) -> u64 {
+    let needed = scenario.size.gib().ceil() as u64;
+    needed.max(scenario.ebs.volume_type.minimum_gib())
+}
+
+/// The monthly EBS bill: one volume per copy of the data.
+pub(crate) fn ebs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result<Bill, CostError> {
+    let volumes = f64::from(scenario.copies());
+    let volume_gib = volume_gib(scenario);
+    let volume_type = scenario.ebs.volume_type;
+    let mut per_volume = vec![(
+        "Storage",
+        volume_type.storage_dimension(),
+        volume_gib as f64,
+    )];
+    per_volume.extend(performance_lines(scenario));
+    let lines = per_volume
+        .into_iter()
+        .filter(|(_, _, quantity)| *quantity > 0.0)
+        .map(|(item, dimension, quantity)| {
+            LineItem::priced(item, dimension, quantity * volumes, prices)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let plural = if volumes > 1.0 { "volumes" } else { "volume" };
+    let title = format!(
+        "EBS {}, {} × {volume_gib} GiB {plural}",
+        volume_type.name(),
+        scenario.copies()
+    );
+    Ok(Bill::new(title, lines))
+}
+
+/// IOPS and throughput billed per volume: gp3 above what it includes, io1 flat, io2 in tiers.
+fn performance_lines(scenario: &Scenario) -> Vec<(&'static str, Dimension, f64)> {
+    let ebs = &scenario.ebs;
+    let iops = f64::from(ebs.iops.unwrap_or(0));
+    match ebs.volume_type {
+        VolumeType::Gp3 => {
+            let included_iops = f64::from(VolumeType::GP3_INCLUDED_IOPS);
+            let included_mibps = f64::from(VolumeType::GP3_INCLUDED_MIBPS);
+            let mibps = f64::from(ebs.throughput_mibps.unwrap_or(0));
+            vec![
+                (
+                    "IOPS above 3,000",
+                    Dimension::Gp3Iops,
+                    (iops - included_iops).max(0.0),
+                ),
+                (
+                    "Throughput above 125 MiB/s",
+                    Dimension::Gp3Throughput,
+                    (mibps - included_mibps).max(0.0),
+                ),
+            ]
+        }
+        VolumeType::Io1 => vec![("Provisioned IOPS", Dimension::Io1Iops, iops)],
+        VolumeType::Io2 => {
+            let [first, second] = IO2_TIER_LIMITS.map(f64::from);
+            vec![
+                (
+                    "IOPS up to 32,000",
+                    Dimension::Io2IopsTier1,
+                    iops.min(first),
+                ),
+                (
+                    "IOPS 32,001-64,000",
+                    Dimension::Io2IopsTier2,
+                    (iops.min(second) - first).max(0.0),
+                ),
+                (
+                    "IOPS above 64,000",
+                    Dimension::Io2IopsTier3,
+                    (iops - second).max(0.0),
+                ),
+            ]
+        }
+        VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 => Vec::new(),
+    }
+}
+
+/// What differs beyond price, and the assumptions behind the EBS figures.
+pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
+    let volume_gib = volume_gib(scenario);
+    let mut notes = vec![
+        "one Availability Zone, attached to one node at a time: a task moved to another node \
+         waits for detach and attach, and cannot follow its data to another AZ"
+            .to_string(),
+        format!("billed on the provisioned {volume_gib} GiB per volume, whether used or not"),
+    ];
+    if scenario.layout == Layout::Shared && scenario.replicas > 1 {
+        notes.push(format!(
+            "cannot be shared: {} tasks on different nodes cannot use one volume (Multi-Attach \
+             is io1/io2 only, one AZ, and needs a cluster-aware file system); this column \
+             prices one volume for reference only",
+            scenario.replicas
+        ));
+    }
+    if let Some(note) = gp3_limit_note(scenario) {
+        notes.push(note);
+    }
+    let minimum = scenario.ebs.volume_type.minimum_gib();
+    if scenario.size.gib() < minimum as f64 {
+        notes.push(format!(
+            "{} volumes are at least {minimum} GiB, so that size is billed",
+            scenario.ebs.volume_type.name()
+        ));
+    }
+    notes
+}
+
+/// gp3's limits were raised late 2025 (16,000 → 80,000 IOPS, 1,000 → 2,000 MiB/s); say so
+/// when a volume needs the new ones, since not every region may have them yet.
+fn gp3_limit_note(scenario: &Scenario) -> Option<String> {
+    let ebs = &scenario.ebs;
+    let above_old_limits = ebs.iops.is_some_and(|iops| iops > 16_000)
+        || ebs.throughput_mibps.is_some_and(|mibps| mibps > 1_000);
+    (ebs.volume_type == VolumeType::Gp3 && above_old_limits).then(|| {
+        "above gp3's long-standing limits (16,000 IOPS, 1,000 MiB/s): the higher ones (80,000 \
+         IOPS, 2,000 MiB/s) are recent; check that your region offers them"
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::price::PriceBook;
+    use crate::cost::scenario::EbsConfig;
+
+    fn scenario(region: &str, gib: f64, ebs: EbsConfig) -> Scenario {
+        Scenario {
+            ebs,
+            ..Scenario::for_test(region, gib)
+        }
+    }
+
+    fn bill(scenario: &Scenario) -> Bill {
+        let book = PriceBook::bundled().unwrap();
+        ebs_bill(scenario, &book.region(&scenario.region).unwrap()).unwrap()
+    }
+
+    /// AWS list price: 100 GB gp3 in eu-west-1 at $0.088/GB-month = $8.80 a month
+    /// (not the $64.24 of the blog table that multiplied by 730 hours).
+    #[test]
+    fn gp3_in_eu_west_1_is_8_80_a_month() {
+        let bill = bill(&scenario("eu-west-1", 100.0, EbsConfig::default()));
+        assert_eq!(bill.lines.len(), 1);
+        assert!((bill.total - 8.80).abs() < 1e-9, "{}", bill.total);
+    }
+
+    /// AWS EBS pricing example: 6,000 IOPS and 250 MiB/s on gp3 in us-east-1 add
+    /// 3,000 × $0.005 = $15.00 and 125 × $0.04 = $5.00.
+    #[test]
+    fn gp3_extra_iops_and_throughput_match_the_aws_example() {
+        let ebs = EbsConfig {
+            volume_type: VolumeType::Gp3,
+            iops: Some(6_000),
+            throughput_mibps: Some(250),
+        };
+        let bill = bill(&scenario("us-east-1", 100.0, ebs));
+        let costs: Vec<_> = bill
+            .lines
+            .iter()
+            .map(|line| (line.item.as_str(), line.cost))
+            .collect();
+        assert_eq!(costs[0].0, "Storage");
+        assert!((costs[0].1 - 8.0).abs() < 1e-9);
+        assert_eq!(costs[1].0, "IOPS above 3,000");
+        assert!((costs[1].1 - 15.0).abs() < 1e-9);
+        assert_eq!(costs[2].0, "Throughput above 125 MiB/s");
+        assert!((costs[2].1 - 5.0).abs() < 1e-9);
+        assert!((bill.total - 28.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn io2_iops_are_priced_in_tiers() {
+        let ebs = EbsConfig {
+            volume_type: VolumeType::Io2,
+            iops: Some(80_000),
+            throughput_mibps: None,
+        };
+        let bill = bill(&scenario("us-east-1", 100.0, ebs));
+        let quantities: Vec<_> = bill.lines.iter().map(|line| line.quantity).collect();
+        assert_eq!(quantities, [100.0, 32_000.0, 32_000.0, 16_000.0]);
+        let expected = 12.5 + 32_000.0 * 0.065 + 32_000.0 * 0.0455 + 16_000.0 * 0.03185;
+        assert!((bill.total - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn volumes_round_up_to_whole_gib_and_the_type_minimum() {
+        let bill_gib = |gib, volume_type| {
+            let ebs = EbsConfig {
+                volume_type,
+                ..EbsConfig::default()
+            };
+            bill(&scenario("us-east-1", gib, ebs)).lines[0].quantity
+        };
+        assert_eq!(bill_gib(93.13, VolumeType::Gp3), 94.0);
+        assert_eq!(bill_gib(10.0, VolumeType::St1), 125.0);
+    }
+
+    #[test]
+    fn per_task_volumes_multiply_every_line() {
+        let ebs = EbsConfig {
+            volume_type: VolumeType::Gp3,
+            iops: Some(4_000),
+            throughput_mibps: None,
+        };
+        let mut scenario = scenario("us-east-1", 10.0, ebs);
+        scenario.replicas = 3;
+        scenario.layout = Layout::PerTask;
+        let bill = bill(&scenario);
+        assert_eq!(bill.title, "EBS gp3, 3 × 10 GiB volumes");
+        assert_eq!(bill.lines[0].quantity, 30.0);
+        assert_eq!(bill.lines[1].quantity, 3_000.0);
+    }
+}

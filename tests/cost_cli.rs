@@ -1,0 +1,284 @@
+//! `cloudstor cost` end to end: the real binary, pinned to AWS's published examples.
+//!
+//! Arguments are written as one command line (split on white space); paths, which may hold
+//! spaces, are passed separately.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn cloudstor(line: &str, paths: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+        .arg("cost")
+        .args(line.split_whitespace())
+        .args(paths)
+        // No instance-metadata lookups for the default region: tests run off EC2.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", "/nonexistent/cloudstor-test-config")
+        .output()
+        .expect("run cloudstor")
+}
+
+fn success_with(line: &str, paths: &[&str]) -> String {
+    let output = cloudstor(line, paths);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cloudstor cost {line} failed: {stderr}"
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn success(line: &str) -> String {
+    success_with(line, &[])
+}
+
+fn failure_with(line: &str, paths: &[&str]) -> String {
+    let output = cloudstor(line, paths);
+    assert!(
+        !output.status.success(),
+        "cloudstor cost {line} should fail"
+    );
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn failure(line: &str) -> String {
+    failure_with(line, &[])
+}
+
+fn json_with(line: &str, paths: &[&str]) -> Value {
+    serde_json::from_str(&success_with(&format!("--json {line}"), paths)).unwrap()
+}
+
+fn json(line: &str) -> Value {
+    json_with(line, &[])
+}
+
+fn line<'a>(bill: &'a Value, item: &str) -> &'a Value {
+    bill["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["item"] == item)
+        .unwrap_or_else(|| panic!("no line {item:?} in {bill}"))
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    (value.as_f64().unwrap() - expected).abs() < 1e-9
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// AWS list price: 100 GB gp3 in eu-west-1 is $8.80 a month (not $64.24: no × 730 hours).
+#[test]
+fn gp3_100_gib_in_eu_west_1_is_8_80_a_month() {
+    let comparison = json("--size 100GiB --region eu-west-1");
+    let ebs = &comparison["ebs"];
+    assert!(close(&ebs["total"], 8.80), "{ebs}");
+    let storage = line(ebs, "Storage");
+    assert!(close(&storage["quantity"], 100.0));
+    assert!(close(&storage["unit_price"], 0.088));
+    let table = success("--size 100GiB --region eu-west-1");
+    assert!(table.contains("100 GiB-mo × $0.088 = $8.80"), "{table}");
+}
+
+/// AWS EBS pricing example: gp3 in us-east-1 with 6,000 IOPS and 250 MiB/s adds
+/// 3,000 IOPS × $0.005 = $15.00 and 125 MiB/s × $0.04 = $5.00.
+#[test]
+fn gp3_extra_iops_and_throughput_add_15_and_5_dollars() {
+    let comparison = json("--size 100GiB --region us-east-1 --iops 6000 --ebs-throughput 250");
+    let ebs = &comparison["ebs"];
+    let iops = line(ebs, "IOPS above 3,000");
+    assert!(
+        close(&iops["quantity"], 3000.0) && close(&iops["cost"], 15.0),
+        "{iops}"
+    );
+    let throughput = line(ebs, "Throughput above 125 MiB/s");
+    assert!(close(&throughput["quantity"], 125.0) && close(&throughput["cost"], 5.0));
+    assert!(close(&ebs["total"], 28.0));
+}
+
+/// AWS EFS FAQ: 100 GB Standard with 100 MB/s provisioned in us-east-1 is billed
+/// 95 MB/s-month (5 MB/s is earned by the storage) × $6.00 = $570.
+#[test]
+fn efs_provisioned_throughput_bills_95_mibps_for_570_dollars() {
+    let comparison = json(
+        "--size 100GiB --region us-east-1 --throughput-mode provisioned --provisioned-mibps 100",
+    );
+    let throughput = line(&comparison["efs"], "Provisioned throughput");
+    assert!(close(&throughput["quantity"], 95.0), "{throughput}");
+    assert!(close(&throughput["unit_price"], 6.0));
+    assert!(close(&throughput["cost"], 570.0));
+    assert!(close(&comparison["efs"]["total"], 600.0));
+}
+
+#[test]
+fn bad_sizes_are_clear_errors() {
+    let stderr = failure("--size 100MB --region us-east-1");
+    assert!(
+        stderr.contains("unknown unit \"MB\"; use GB, GiB, TB or TiB"),
+        "{stderr}"
+    );
+    let stderr = failure("--size 100 --region us-east-1");
+    assert!(stderr.contains("add a unit"), "{stderr}");
+    let stderr = failure("--size=-3GB --region us-east-1");
+    assert!(stderr.contains("expected a number"), "{stderr}");
+}
+
+#[test]
+fn unknown_region_is_a_clear_error() {
+    let stderr = failure("--size 1TB --region mars-north-1");
+    assert!(
+        stderr.contains("no prices known for region \"mars-north-1\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("us-east-1, us-west-2"), "{stderr}");
+    assert!(stderr.contains("--offer-file"), "{stderr}");
+}
+
+#[test]
+fn a_missing_price_is_named_never_guessed() {
+    let stderr = failure("--size 100GiB --region eu-west-1 --write-gb 10");
+    assert!(
+        stderr.contains("no known price for EFS Elastic throughput writes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("efs.elastic_write"), "{stderr}");
+    assert!(
+        stderr.contains("AmazonEFS/current/eu-west-1/index.json"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_efs_offer_file_alone_leaves_ebs_unpriced_and_says_which_offer_to_add() {
+    let tokyo = fixture("offers/AmazonEFS-ap-northeast-1.json");
+    let stderr = failure_with(
+        "--size 100GiB --region ap-northeast-1 --read-gb 10 --offer-file",
+        &[&tokyo],
+    );
+    assert!(
+        stderr.contains("no known price for EBS gp3 storage"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AmazonEC2/current/ap-northeast-1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn offer_file_prices_replace_bundled_ones_and_cite_the_file() {
+    let ebs_offer = fixture("offers/AmazonEC2-us-east-1-ebs.json");
+    let comparison = json_with(
+        "--size 100GiB --region us-east-1 --ebs-throughput 250 --offer-file",
+        &[&ebs_offer],
+    );
+    let gp3 = &comparison["prices"]["ebs.gp3.storage"];
+    let source = gp3["source"].as_str().unwrap();
+    assert!(source.contains("AmazonEC2-us-east-1-ebs.json"), "{gp3}");
+    // Published per GiBps-month (40.96); billed here per MiB/s-month.
+    let throughput = &comparison["prices"]["ebs.gp3.throughput"];
+    assert!(close(&throughput["usd"], 0.04), "{throughput}");
+    assert!(close(&comparison["ebs"]["total"], 13.0));
+}
+
+#[test]
+fn default_region_comes_from_the_aws_chain_else_us_east_1() {
+    let table = success("--size 10GiB");
+    assert!(table.starts_with("EFS vs EBS in us-east-1"), "{table}");
+    let output = Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+        .args(["cost", "--size", "10GiB", "--json"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "eu-central-1")
+        .output()
+        .unwrap();
+    let comparison: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(comparison["scenario"]["region"], "eu-central-1");
+}
+
+#[test]
+fn shared_volumes_for_several_tasks_rule_out_ebs() {
+    let table = success("--size 50GiB --region us-east-1 --replicas 3");
+    assert!(
+        table.contains("Only EFS fits: EBS cannot be shared by 3 tasks"),
+        "{table}"
+    );
+    let per_task = json("--size 50GiB --region us-east-1 --replicas 3 --per-task");
+    assert!(close(&per_task["ebs"]["total"], 12.0));
+    assert!(close(&per_task["efs"]["total"], 45.0));
+}
+
+#[test]
+fn plot_marks_the_crossover() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cost.svg");
+    let table = success_with(
+        "--size 1TiB --region us-east-1 --standard-share 20% --archive-share 80% \
+         --read-gb 30 --write-gb 10 --plot",
+        &[path.to_str().unwrap()],
+    );
+    let expected = "Crossover: at 128 GiB per volume (EBS cheaper below, EFS above).";
+    assert!(table.contains(expected), "{table}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("crossover 128 GiB"));
+}
+
+#[test]
+fn table_output_snapshot() {
+    let table = success(
+        "--size 100GB --region us-east-1 --standard-share 50% --read-gb 200 --write-gb 20 \
+         --iops 6000 --ebs-throughput 250",
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn spec_file_systems_are_estimated_with_their_own_settings() {
+    let spec = fixture("cost-spec.toml");
+    let estimates = json_with("--size 100GiB -f", &[&spec]);
+    let shared = &estimates["shared"];
+    assert_eq!(
+        shared["scenario"]["region"], "us-east-1",
+        "region from [stack]"
+    );
+    let throughput = line(&shared["efs"], "Provisioned throughput");
+    assert!(close(&throughput["cost"], 570.0), "{throughput}");
+    let scratch = &estimates["scratch"];
+    assert_eq!(scratch["efs"]["title"], "EFS One Zone, Bursting throughput");
+    assert!(close(
+        &line(&scratch["efs"], "Standard storage")["unit_price"],
+        0.16
+    ));
+
+    let table = success_with("--size 100GiB -f", &[&spec]);
+    assert!(
+        table.starts_with("filesystem.scratch\nEFS vs EBS in us-east-1"),
+        "{table}"
+    );
+    assert!(table.contains("\nfilesystem.shared\n"), "{table}");
+}
+
+#[test]
+fn spec_settings_cannot_be_contradicted() {
+    let spec = fixture("cost-spec.toml");
+    let stderr = failure_with("--size 100GiB --standard-share 50% -f", &[&spec]);
+    assert!(
+        stderr.contains("file system \"scratch\" has no transition_to_ia"),
+        "{stderr}"
+    );
+    let stderr = failure_with("--size 100GiB --throughput-mode elastic -f", &[&spec]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
