@@ -1,8 +1,9 @@
 //! Provisioner figures against moto with 100 ms added to every AWS call.
 //!
-//! `cargo bench --bench provisioner` prints, per stack size (file systems × subnets): the
+//! `cargo bench --profile dev --bench provisioner` (the figures are dominated by the added
+//! latency; an optimised AWS SDK takes long to build on small machines) prints, per stack size (file systems × subnets): the
 //! median wall time of `apply` from nothing and of `plan` on the converged stack, the AWS calls
-//! one plan makes, and the peak resident memory of the release `cloudstor plan` binary on the
+//! one plan makes, and the peak resident memory of the `cloudstor plan` binary on the
 //! largest stack. The latency is injected by an HTTP connector wrapper here in the benchmark
 //! (the SDK's own extension point), never in the product.
 
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -40,8 +42,14 @@ struct Delayed(SharedHttpClient);
 struct DelayedConnector(SharedHttpConnector);
 
 impl HttpClient for Delayed {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        SharedHttpConnector::new(DelayedConnector(self.0.http_connector(settings, components)))
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(DelayedConnector(
+            self.0.http_connector(settings, components),
+        ))
     }
 }
 
@@ -64,7 +72,11 @@ impl Intercept for CountCalls {
         "CountCalls"
     }
 
-    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, _: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -73,14 +85,29 @@ impl Intercept for CountCalls {
 async fn slow_cloud(moto: &Moto, calls: &CountCalls) -> Cloud {
     let config = moto.sdk_config().await;
     let http = SharedHttpClient::new(Delayed(aws_smithy_http_client::Builder::new().build_http()));
-    let efs = aws_sdk_efs::config::Builder::from(&config).http_client(http.clone()).interceptor(calls.clone()).build();
-    let ec2 = aws_sdk_ec2::config::Builder::from(&config).http_client(http).interceptor(calls.clone()).build();
-    Cloud::new(aws_sdk_efs::Client::from_conf(efs), aws_sdk_ec2::Client::from_conf(ec2))
+    let efs = aws_sdk_efs::config::Builder::from(&config)
+        .http_client(http.clone())
+        .interceptor(calls.clone())
+        .build();
+    let ec2 = aws_sdk_ec2::config::Builder::from(&config)
+        .http_client(http)
+        .interceptor(calls.clone())
+        .build();
+    Cloud::new(
+        aws_sdk_efs::Client::from_conf(efs),
+        aws_sdk_ec2::Client::from_conf(ec2),
+    )
 }
 
 fn spec_for(network: &Network, stack: &str, filesystems: usize, subnets: usize) -> Spec {
-    let tables: String = (0..filesystems).map(|i| format!("[filesystems.fs{i:02}]\nprotect = false\n\n")).collect();
-    Spec::parse("bench.toml".as_ref(), &network.spec(stack, subnets, &tables)).expect("bench spec")
+    let tables: String = (0..filesystems)
+        .map(|i| format!("[filesystems.fs{i:02}]\nprotect = false\n\n"))
+        .collect();
+    Spec::parse(
+        "bench.toml".as_ref(),
+        &network.spec(stack, subnets, &tables),
+    )
+    .expect("bench spec")
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -89,23 +116,30 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 async fn apply_from_nothing(cloud: &Cloud, spec: &Spec) -> Duration {
-    let (plan, _) = cloudstor::plan::plan(cloud, spec, false).await.expect("plan");
+    let (plan, _) = cloudstor::plan::plan(cloud, spec, false)
+        .await
+        .expect("plan");
     let started = Instant::now();
-    cloudstor::apply::apply(cloud, &plan, ApplyOptions::default(), Progress::quiet()).await.expect("apply");
+    cloudstor::apply::apply(cloud, &plan, ApplyOptions::default(), Progress::quiet())
+        .await
+        .expect("apply");
     started.elapsed()
 }
 
 async fn destroy(cloud: &Cloud, spec: &Spec) {
-    let (plan, _) = cloudstor::plan::plan(cloud, spec, true).await.expect("destroy plan");
-    cloudstor::apply::apply(cloud, &plan, ApplyOptions::default(), Progress::quiet()).await.expect("destroy");
+    let (plan, _) = cloudstor::plan::plan(cloud, spec, true)
+        .await
+        .expect("destroy plan");
+    cloudstor::apply::apply(cloud, &plan, ApplyOptions::default(), Progress::quiet())
+        .await
+        .expect("destroy");
 }
 
-/// Peak RSS in KiB of `cloudstor plan` (the release binary) on the converged stack.
+/// Peak RSS in KiB of the `cloudstor plan` binary (of the profile the bench runs in) on the converged stack.
 fn plan_peak_rss_kib(moto: &Moto, spec_text: &str) -> i64 {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_spec(dir.path(), "bench.toml", spec_text);
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/cloudstor");
-    let status = std::process::Command::new(binary)
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cloudstor"))
         .args(["plan", "--detailed-exitcode", "-f"])
         .arg(&path)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
@@ -113,8 +147,12 @@ fn plan_peak_rss_kib(moto: &Moto, spec_text: &str) -> i64 {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdout(std::process::Stdio::null())
         .status()
-        .expect("run the release cloudstor binary (cargo build --release first)");
-    assert_eq!(status.code(), Some(0), "the converged stack plans with no changes");
+        .expect("run the cloudstor binary");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the converged stack plans with no changes"
+    );
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a complete rusage into the pointer it is given.
     let usage = unsafe {
@@ -130,8 +168,12 @@ async fn main() {
     let network = network(&moto.sdk_config().await).await;
     let calls = CountCalls::default();
     let cloud = slow_cloud(&moto, &calls).await;
-    println!("latency added to every AWS call: {LATENCY:?}; medians of {APPLY_RUNS} applies and {PLAN_RUNS} plans\n");
-    println!("| file systems × subnets | resources | apply from nothing | plan, converged | AWS calls per plan |");
+    println!(
+        "latency added to every AWS call: {LATENCY:?}; medians of {APPLY_RUNS} applies and {PLAN_RUNS} plans\n"
+    );
+    println!(
+        "| file systems × subnets | resources | apply from nothing | plan, converged | AWS calls per plan |"
+    );
     println!("|---|---|---|---|---|");
     for (filesystems, subnets) in SIZES {
         let stack = format!("bench{filesystems}x{subnets}");
@@ -148,7 +190,9 @@ async fn main() {
         for _ in 0..PLAN_RUNS {
             let before = calls.0.load(Ordering::SeqCst);
             let started = Instant::now();
-            let (plan, _) = cloudstor::plan::plan(&cloud, &spec, false).await.expect("plan");
+            let (plan, _) = cloudstor::plan::plan(&cloud, &spec, false)
+                .await
+                .expect("plan");
             plans.push(started.elapsed());
             per_plan = calls.0.load(Ordering::SeqCst) - before;
             assert!(plan.is_empty(), "converged stack plans no changes");
@@ -160,9 +204,14 @@ async fn main() {
             median(plans).as_secs_f64()
         );
         if (filesystems, subnets) == SIZES[SIZES.len() - 1] {
-            let tables: String = (0..filesystems).map(|i| format!("[filesystems.fs{i:02}]\nprotect = false\n\n")).collect();
+            let tables: String = (0..filesystems)
+                .map(|i| format!("[filesystems.fs{i:02}]\nprotect = false\n\n"))
+                .collect();
             let rss = plan_peak_rss_kib(&moto, &network.spec(&stack, subnets, &tables));
-            println!("\npeak RSS of `cloudstor plan` (release binary, no added latency) on {filesystems} × {subnets}: {:.1} MiB", rss as f64 / 1024.0);
+            println!(
+                "\npeak RSS of the `cloudstor plan` binary (no added latency) on {filesystems} × {subnets}: {:.1} MiB",
+                rss as f64 / 1024.0
+            );
         }
         destroy(&cloud, &spec).await;
     }

@@ -7,7 +7,8 @@
 //! - [`model`]: turns a spec into the desired resources (file systems, mount targets, the
 //!   security group), each with an address such as `filesystem.shared`.
 //! - [`cloud`]: every AWS call. Refresh reads what exists (found by the `cloudstor:stack`
-//!   tag, there is no state file); `execute` performs one planned action.
+//!   tag, there is no state file); one method per write creates, changes or deletes a
+//!   resource and waits for it to settle.
 //! - [`plan`]: diffs desired against actual into create / update / replace / delete, renders
 //!   it Terraform-style or as JSON, and saves it with a fingerprint of what refresh saw.
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
@@ -24,4 +25,5 @@ pub mod cloud;
 pub mod cost;
 pub mod model;
 pub mod plan;
+pub mod plugin;
 pub mod spec;

@@ -59,11 +59,17 @@ impl Progress {
     }
 
     pub fn lines() -> Progress {
-        Progress { bars: None, quiet: false }
+        Progress {
+            bars: None,
+            quiet: false,
+        }
     }
 
     pub fn quiet() -> Progress {
-        Progress { bars: None, quiet: true }
+        Progress {
+            bars: None,
+            quiet: true,
+        }
     }
 
     fn say(&self, line: String) {

@@ -92,20 +92,28 @@ impl Cloud {
             .set_tags(Some(filesystem_tags(stack, name, fs)))
             .send()
             .await;
-        let id = match created {
-            Ok(output) => output.file_system_id().to_owned(),
+        let (id, state) = match created {
+            Ok(output) => (
+                output.file_system_id().to_owned(),
+                output.life_cycle_state().clone(),
+            ),
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_file_system_already_exists()) =>
             {
                 tracing::info!(%address, token = fs.creation_token, "adopting file system from an earlier apply");
-                self.filesystem_by_token(&address, &fs.creation_token)
-                    .await?
+                let id = self
+                    .filesystem_by_token(&address, &fs.creation_token)
+                    .await?;
+                (id, LifeCycleState::Creating)
             }
             Err(error) => return Err(aws_error(&address, "CreateFileSystem")(error)),
         };
-        self.wait_filesystem_available(&address, &id).await?;
+        // AWS answers `creating`; poll only when the answer is not already final.
+        if state != LifeCycleState::Available {
+            self.wait_filesystem_available(&address, &id).await?;
+        }
         if fs.lifecycle != Lifecycle::default() {
             self.put_lifecycle(&address, &id, &fs.lifecycle).await?;
         }
@@ -355,20 +363,27 @@ impl Cloud {
             .security_groups(security_group)
             .send()
             .await;
-        let id = match created {
-            Ok(output) => output.mount_target_id().to_owned(),
+        let (id, state) = match created {
+            Ok(output) => (
+                output.mount_target_id().to_owned(),
+                output.life_cycle_state().clone(),
+            ),
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_mount_target_conflict()) =>
             {
-                self.mount_target_in(address, filesystem_id, subnet_id)
+                let id = self
+                    .mount_target_in(address, filesystem_id, subnet_id)
                     .await?
-                    .ok_or_else(|| aws_error(address, "CreateMountTarget")(error))?
+                    .ok_or_else(|| aws_error(address, "CreateMountTarget")(error))?;
+                (id, LifeCycleState::Creating)
             }
             Err(error) => return Err(aws_error(address, "CreateMountTarget")(error)),
         };
-        self.wait_mount_target(address, &id, true).await?;
+        if state != LifeCycleState::Available {
+            self.wait_mount_target(address, &id, true).await?;
+        }
         Ok(id)
     }
 

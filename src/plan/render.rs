@@ -181,7 +181,11 @@ fn collection_lines(value: &Value) -> String {
 
 /// A changed map or list as Terraform shows it: the unchanged entries plain, the rest `+`/`-`.
 fn collection_diff(old: &Value, new: &Value) -> String {
-    let (open, close) = if new.is_object() { ("{", "}") } else { ("[", "]") };
+    let (open, close) = if new.is_object() {
+        ("{", "}")
+    } else {
+        ("[", "]")
+    };
     let (old_text, new_text) = (collection_lines(old), collection_lines(new));
     let diff = similar::TextDiff::from_lines(&old_text, &new_text);
     let mut out = String::from(open);
@@ -282,6 +286,9 @@ mod tests {
     #[test]
     fn changed_lists_show_item_by_item() {
         let diff = collection_diff(&json!(["sg-a", "sg-b"]), &json!(["sg-b"]));
-        assert_eq!(diff, "[\n          - \"sg-a\"\n            \"sg-b\"\n        ]");
+        assert_eq!(
+            diff,
+            "[\n          - \"sg-a\"\n            \"sg-b\"\n        ]"
+        );
     }
 }

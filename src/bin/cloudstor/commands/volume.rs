@@ -1,8 +1,131 @@
+//! `cloudstor volume ls|inspect|restore|purge`: admin of plugin volumes on a node, straight
+//! on the shared file systems named in the plugin config (no plugin call needed).
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use cloudstor::plugin::clock::rfc3339;
+use cloudstor::plugin::name::VolumeName;
+use cloudstor::plugin::store::Store;
+use cloudstor::plugin::{PluginConfig, lease, trash};
+use serde_json::json;
 
-pub async fn exec(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("cloudstor volume is being built")
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plugin configuration that names the file systems.
+    #[arg(long, global = true, default_value = "/etc/cloudstor/plugin.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: VolumeCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum VolumeCommand {
+    /// List volumes; with --trash, removed volumes waiting to be purged.
+    Ls {
+        #[arg(long)]
+        trash: bool,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a volume's metadata and the nodes that have it mounted.
+    Inspect { name: String },
+    /// Put a removed volume back under its name (ID from `ls --trash`).
+    Restore { id: String },
+    /// Delete removed volumes for good: the given IDs, or every one past retention.
+    Purge {
+        #[arg(required_unless_present = "expired")]
+        ids: Vec<String>,
+        #[arg(long, conflicts_with = "ids")]
+        expired: bool,
+    },
+}
+
+pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    let config = PluginConfig::load(&args.config)?;
+    let store = Store::new(&config);
+    match args.command {
+        VolumeCommand::Ls { trash: false, json } => list_volumes(&store, json)?,
+        VolumeCommand::Ls { trash: true, json } => list_trash(&store, &config, json)?,
+        VolumeCommand::Inspect { name } => inspect(&store, &name)?,
+        VolumeCommand::Restore { id } => {
+            let volume = trash::restore(&store, &id)?;
+            println!("restored {} to {}", volume.meta.name, volume.dir.display());
+        }
+        VolumeCommand::Purge { ids, expired } => {
+            let purged = if expired {
+                trash::purge_expired(&store, config.trash_retention)?
+            } else {
+                ids.iter()
+                    .map(|id| trash::purge(&store, id))
+                    .collect::<Result<_, _>>()?
+            };
+            purged
+                .iter()
+                .for_each(|entry| println!("purged {}", entry.id));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_volumes(store: &Store, as_json: bool) -> anyhow::Result<()> {
+    let volumes = store.list()?;
+    if as_json {
+        let rows: Vec<_> = volumes
+            .iter()
+            .map(|(name, mountpoint)| json!({ "name": name.as_str(), "mountpoint": mountpoint }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{:<40} MOUNTPOINT", "NAME");
+    for (name, mountpoint) in volumes {
+        println!("{name:<40} {}", mountpoint.display());
+    }
+    Ok(())
+}
+
+fn list_trash(store: &Store, config: &PluginConfig, as_json: bool) -> anyhow::Result<()> {
+    let entries = trash::list(store)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    let retention = config.trash_retention.as_secs();
+    println!(
+        "{:<50} {:<30} {:<20} {:<16} PURGED AFTER",
+        "ID", "NAME", "REMOVED AT", "REMOVED BY"
+    );
+    for entry in entries {
+        println!(
+            "{:<50} {:<30} {:<20} {:<16} {}",
+            entry.id,
+            entry.name,
+            rfc3339(entry.removed_at),
+            entry.removed_by,
+            rfc3339(entry.removed_at + retention)
+        );
+    }
+    Ok(())
+}
+
+fn inspect(store: &Store, raw_name: &str) -> anyhow::Result<()> {
+    let name = VolumeName::parse(raw_name)?;
+    let volume = store
+        .find(&name)?
+        .with_context(|| format!("no volume named {name}; `cloudstor volume ls` lists them"))?;
+    let holders = lease::holders(&volume.leases_dir())?;
+    let report = json!({
+        "name": volume.meta.name,
+        "filesystem": volume.meta.filesystem,
+        "mountpoint": volume.data_dir(),
+        "options": volume.meta.options.describe(),
+        "created_at": rfc3339(volume.meta.created_at),
+        "created_by": volume.meta.created_by,
+        "mounted_on": holders,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

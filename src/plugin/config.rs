@@ -1,0 +1,310 @@
+//! The plugin's configuration file (`cloudstor-plugin --config /etc/cloudstor/plugin.toml`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::options::PerformanceMode;
+
+/// Docker gives a plugin call 30 s; every timeout we configure must leave room inside that.
+const DOCKER_CALL_BUDGET_SECS: u64 = 30;
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read plugin config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plugin config {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("plugin config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// How a file system reaches this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// NFS v4.1 mount of the EFS file system root under `mount_root/<id>`.
+    Efs {
+        dns_name: String,
+        mount_options: Option<String>,
+    },
+    /// A directory that every node already sees (NFS or Gluster mounted by the admin).
+    HostPath { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemConfig {
+    pub id: String,
+    pub performance_mode: PerformanceMode,
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// Unix socket Docker connects to; its file name (without `.sock`) is the driver name.
+    pub socket: PathBuf,
+    /// Node-local state: mount reference counts.
+    pub state_dir: PathBuf,
+    pub mount_root: PathBuf,
+    pub node_id: String,
+    pub lease_ttl: Duration,
+    pub trash_retention: Duration,
+    pub operation_timeout: Duration,
+    pub mount_timeout: Duration,
+    pub filesystems: Vec<FilesystemConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    mount_root: Option<PathBuf>,
+    node_id: Option<String>,
+    lease_ttl_secs: Option<u64>,
+    trash_retention_days: Option<u64>,
+    operation_timeout_secs: Option<u64>,
+    mount_timeout_secs: Option<u64>,
+    #[serde(default)]
+    filesystems: Vec<RawFilesystem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilesystem {
+    id: String,
+    #[serde(default)]
+    performance_mode: PerformanceMode,
+    backend: RawBackend,
+    dns_name: Option<String>,
+    mount_options: Option<String>,
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawBackend {
+    Efs,
+    Hostpath,
+}
+
+impl PluginConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let filesystems = raw
+            .filesystems
+            .into_iter()
+            .map(FilesystemConfig::from_raw)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        check_filesystems(&filesystems).map_err(invalid)?;
+        let node_id = match raw.node_id {
+            Some(id) => id,
+            None => default_node_id(),
+        };
+        check_component("node_id", &node_id).map_err(invalid)?;
+        let operation_timeout =
+            timeout("operation_timeout_secs", raw.operation_timeout_secs, 10).map_err(invalid)?;
+        let mount_timeout =
+            timeout("mount_timeout_secs", raw.mount_timeout_secs, 20).map_err(invalid)?;
+        Ok(Self {
+            socket: raw
+                .socket
+                .unwrap_or_else(|| "/run/docker/plugins/cloudstor.sock".into()),
+            state_dir: raw.state_dir.unwrap_or_else(|| "/var/lib/cloudstor".into()),
+            mount_root: raw
+                .mount_root
+                .unwrap_or_else(|| "/var/lib/cloudstor/mnt".into()),
+            node_id,
+            lease_ttl: Duration::from_secs(raw.lease_ttl_secs.unwrap_or(60).max(1)),
+            trash_retention: Duration::from_secs(raw.trash_retention_days.unwrap_or(7) * 86_400),
+            operation_timeout,
+            mount_timeout,
+            filesystems,
+        })
+    }
+
+    /// The driver name Docker knows this plugin by: the socket's file name.
+    pub fn driver_name(&self) -> String {
+        self.socket
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl FilesystemConfig {
+    fn from_raw(raw: RawFilesystem) -> Result<Self, String> {
+        check_component("filesystems.id", &raw.id)?;
+        let backend = match raw.backend {
+            RawBackend::Efs => Backend::Efs {
+                dns_name: raw
+                    .dns_name
+                    .ok_or_else(|| format!("file system {} (efs) needs dns_name", raw.id))?,
+                mount_options: raw.mount_options,
+            },
+            RawBackend::Hostpath => Backend::HostPath {
+                path: raw
+                    .path
+                    .ok_or_else(|| format!("file system {} (hostpath) needs path", raw.id))?,
+            },
+        };
+        Ok(Self {
+            id: raw.id,
+            performance_mode: raw.performance_mode,
+            backend,
+        })
+    }
+}
+
+fn check_filesystems(filesystems: &[FilesystemConfig]) -> Result<(), String> {
+    if filesystems.is_empty() {
+        return Err("no [[filesystems]] configured; add at least one (efs or hostpath)".into());
+    }
+    for (index, fs) in filesystems.iter().enumerate() {
+        if filesystems[..index].iter().any(|other| other.id == fs.id) {
+            return Err(format!("file system id {} appears twice", fs.id));
+        }
+    }
+    Ok(())
+}
+
+/// Node ids and file system ids become file names on the shared file system.
+fn check_component(what: &str, value: &str) -> Result<(), String> {
+    let safe = !value.is_empty()
+        && !value.starts_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if safe {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {value:?} must be non-empty, not start with '.', and use only letters, digits, '_', '.' and '-'"
+        ))
+    }
+}
+
+fn timeout(key: &str, secs: Option<u64>, default: u64) -> Result<Duration, String> {
+    let secs = secs.unwrap_or(default);
+    if secs == 0 || secs >= DOCKER_CALL_BUDGET_SECS {
+        return Err(format!(
+            "{key} = {secs} must be between 1 and {} so Docker's 30 s plugin timeout never fires first",
+            DOCKER_CALL_BUDGET_SECS - 1
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The EC2 instance id when running on EC2 (Nitro exposes it as the board asset tag, no
+/// network call needed), else the host name.
+fn default_node_id() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|text| text.trim().to_string())
+            .unwrap_or_default()
+    };
+    let asset_tag = read("/sys/devices/virtual/dmi/id/board_asset_tag");
+    if asset_tag.starts_with("i-") {
+        return asset_tag;
+    }
+    let hostname = read("/proc/sys/kernel/hostname");
+    if hostname.is_empty() {
+        "unknown-node".into()
+    } else {
+        hostname
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
+        PluginConfig::parse(text, Path::new("plugin.toml"))
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let config = parse(
+            r#"
+            socket = "/run/docker/plugins/cloudstor.sock"
+            state_dir = "/var/lib/cloudstor"
+            mount_root = "/var/lib/cloudstor/mnt"
+            node_id = "i-0abc"
+
+            [[filesystems]]
+            id = "fs-0123"
+            performance_mode = "generalPurpose"
+            backend = "efs"
+            dns_name = "fs-0123.efs.eu-west-1.amazonaws.com"
+
+            [[filesystems]]
+            id = "local-shared"
+            performance_mode = "maxIO"
+            backend = "hostpath"
+            path = "/mnt/gluster/cloudstor"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.driver_name(), "cloudstor");
+        assert_eq!(config.node_id, "i-0abc");
+        assert_eq!(config.lease_ttl, Duration::from_secs(60));
+        assert_eq!(config.trash_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.filesystems.len(), 2);
+        assert_eq!(
+            config.filesystems[1].backend,
+            Backend::HostPath {
+                path: "/mnt/gluster/cloudstor".into()
+            }
+        );
+        assert_eq!(
+            config.filesystems[1].performance_mode,
+            PerformanceMode::MaxIo
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_missing_backend_fields() {
+        let err = parse("sockett = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("sockett"), "{err}");
+        let err = parse("[[filesystems]]\nid = \"a\"\nbackend = \"efs\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs dns_name"), "{err}");
+        let err = parse("node_id = \"n\"").unwrap_err().to_string();
+        assert!(err.contains("no [[filesystems]]"), "{err}");
+    }
+
+    #[test]
+    fn refuses_timeouts_docker_would_beat() {
+        let fs = "[[filesystems]]\nid = \"a\"\nbackend = \"hostpath\"\npath = \"/x\"\n";
+        let err = parse(&format!("mount_timeout_secs = 45\n{fs}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("between 1 and 29"), "{err}");
+        let err = parse(&format!("node_id = \"../x\"\n{fs}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node_id"), "{err}");
+    }
+}

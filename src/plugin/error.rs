@@ -1,0 +1,72 @@
+//! Everything a plugin call can fail with; each message says what to do about it.
+
+use std::path::PathBuf;
+
+use super::name::NameError;
+use super::options::OptionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    #[error(
+        "no such volume {volume}; create it first with `docker volume create -d DRIVER {volume}`"
+    )]
+    NotFound { volume: String },
+    #[error(
+        "volume {volume} already exists with options {existing}; it was requested with {requested}. \
+         Use the existing options or another name"
+    )]
+    OptionsConflict {
+        volume: String,
+        existing: String,
+        requested: String,
+    },
+    #[error("no {mode} file system is configured; add one to [[filesystems]] in the plugin config")]
+    NoFilesystem { mode: &'static str },
+    #[error("volume {volume} is mounted by {mounts} container(s) on this node; stop them first")]
+    InUseHere { volume: String, mounts: usize },
+    #[error(
+        "volume {volume} is mounted on node(s) {nodes}; stop the containers there first \
+         (their lease expires if the node is gone)"
+    )]
+    InUseElsewhere { volume: String, nodes: String },
+    #[error(
+        "volume {volume} has access=single-node and is mounted on node {node}; \
+         it can be mounted here once that node unmounts it or its lease expires"
+    )]
+    SingleNodeBusy { volume: String, node: String },
+    #[error("{what} did not finish within {secs} s; the shared file system may be unreachable")]
+    Timeout { what: String, secs: u64 },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt metadata in {path}: {message}; fix or remove the file")]
+    Metadata { path: PathBuf, message: String },
+    #[error("mounting file system {filesystem} failed: {message}")]
+    Mount { filesystem: String, message: String },
+    #[error("{endpoint} request for volume {volume} has an empty ID")]
+    EmptyMountId {
+        endpoint: &'static str,
+        volume: String,
+    },
+    #[error("another plugin is already serving on {path}; stop it or choose another socket")]
+    SocketInUse { path: PathBuf },
+    #[error("no trashed volume {id}; `cloudstor volume ls --trash` lists them")]
+    TrashNotFound { id: String },
+    #[error("cannot restore {id}: a volume named {volume} exists again; remove or rename it first")]
+    RestoreConflict { id: String, volume: String },
+}
+
+impl Error {
+    /// A closure for `map_err` that names the operation and the path.
+    pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { what, path, source }
+    }
+}

@@ -1,0 +1,34 @@
+//! The Docker volume plugin (`cloudstor-plugin`): speaks Docker's VolumeDriver protocol on a
+//! Unix socket and keeps volumes as directories on shared file systems (EFS, or a
+//! directory every node already shares), so a task rescheduled on another node finds its
+//! data there.
+//!
+//! - [`config`]: the plugin's TOML configuration.
+//! - [`server`]: HTTP over the Unix socket, one handler per protocol endpoint.
+//! - [`driver`]: what each call does; the only place that combines the parts below.
+//! - [`store`]: volumes and their metadata on the shared file systems.
+//! - [`mounter`]: EFS mounts (argv, time limits, the kernel's mount table).
+//! - [`refcount`]: which Docker mount IDs hold which volume on this node, persisted.
+//! - [`lease`]: which nodes hold a volume, visible to every node.
+//! - [`trash`]: removed volumes, kept for the retention period.
+//! - [`name`], [`options`], [`protocol`]: what Docker sends and how it is checked.
+
+pub mod atomic_file;
+pub mod clock;
+pub mod config;
+pub mod deadline;
+pub mod driver;
+pub mod error;
+pub mod lease;
+pub mod mounter;
+pub mod name;
+pub mod options;
+pub mod protocol;
+pub mod refcount;
+pub mod server;
+pub mod store;
+pub mod trash;
+
+pub use config::PluginConfig;
+pub use error::Error;
+pub use server::serve;

@@ -1,0 +1,360 @@
+//! The volume store: volumes as directories on the shared file systems, so every node sees
+//! the same set.
+//!
+//! Layout under each file system root:
+//!
+//! ```text
+//! volumes/<name>/volume.json     metadata (name, file system, options, created at/by)
+//! volumes/<name>/data/           what containers see
+//! volumes/<name>/leases/<node>.json
+//! trash/<name>@<millis>/         removed volumes (see `trash`)
+//! .staging/                      volumes being built; renamed into volumes/ when complete
+//! ```
+
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::unix_now;
+use super::config::{Backend, FilesystemConfig, PluginConfig};
+use super::error::Error;
+use super::name::VolumeName;
+use super::options::{PerformanceMode, VolumeOptions};
+
+const META_FILE: &str = "volume.json";
+const DATA_DIR: &str = "data";
+/// Inside a volume (and a trash entry): one lease file per node.
+pub const LEASES_DIR: &str = "leases";
+
+static STAGING_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// One configured file system as this node reaches it.
+#[derive(Debug, Clone)]
+pub struct FsRoot {
+    pub id: String,
+    pub performance_mode: PerformanceMode,
+    pub backend: &'static str,
+    pub path: PathBuf,
+}
+
+impl FsRoot {
+    pub fn new(fs: &FilesystemConfig, mount_root: &Path) -> Self {
+        let (backend, path) = match &fs.backend {
+            Backend::Efs { .. } => ("efs", mount_root.join(&fs.id)),
+            Backend::HostPath { path } => ("hostpath", path.clone()),
+        };
+        Self {
+            id: fs.id.clone(),
+            performance_mode: fs.performance_mode,
+            backend,
+            path,
+        }
+    }
+
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.path.join("volumes")
+    }
+
+    pub fn trash_dir(&self) -> PathBuf {
+        self.path.join("trash")
+    }
+
+    pub fn staging_dir(&self) -> PathBuf {
+        self.path.join(".staging")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMeta {
+    pub name: String,
+    pub filesystem: String,
+    pub options: VolumeOptions,
+    pub created_at: u64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub meta: VolumeMeta,
+    pub dir: PathBuf,
+}
+
+impl Volume {
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join(META_FILE);
+        let bytes = std::fs::read(&path).map_err(Error::io("cannot read", &path))?;
+        let meta = serde_json::from_slice(&bytes).map_err(|err| Error::Metadata {
+            path,
+            message: err.to_string(),
+        })?;
+        Ok(Self {
+            meta,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory Docker bind-mounts into containers.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(DATA_DIR)
+    }
+
+    pub fn leases_dir(&self) -> PathBuf {
+        self.dir.join(LEASES_DIR)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    roots: Arc<[FsRoot]>,
+}
+
+impl Store {
+    pub fn new(config: &PluginConfig) -> Self {
+        let roots = config
+            .filesystems
+            .iter()
+            .map(|fs| FsRoot::new(fs, &config.mount_root))
+            .collect();
+        Self { roots }
+    }
+
+    pub fn from_roots(roots: Vec<FsRoot>) -> Self {
+        Self {
+            roots: roots.into(),
+        }
+    }
+
+    pub fn roots(&self) -> &[FsRoot] {
+        &self.roots
+    }
+
+    /// The file system a loaded volume lives on.
+    pub fn root_of(&self, volume: &Volume) -> &FsRoot {
+        self.roots
+            .iter()
+            .find(|root| volume.dir.starts_with(root.volumes_dir()))
+            .expect("volumes are only loaded from a configured file system")
+    }
+
+    /// The first file system with the wanted performance mode; general purpose volumes fall
+    /// back to the first file system when no generalPurpose one is configured.
+    pub fn root_for(&self, mode: PerformanceMode) -> Result<&FsRoot, Error> {
+        let exact = self.roots.iter().find(|root| root.performance_mode == mode);
+        match (exact, mode) {
+            (Some(root), _) => Ok(root),
+            (None, PerformanceMode::GeneralPurpose) if !self.roots.is_empty() => Ok(&self.roots[0]),
+            (None, mode) => Err(Error::NoFilesystem {
+                mode: mode.as_str(),
+            }),
+        }
+    }
+
+    pub fn find(&self, name: &VolumeName) -> Result<Option<Volume>, Error> {
+        for root in self.roots.iter() {
+            let dir = root.volumes_dir().join(name.as_str());
+            match std::fs::metadata(dir.join(META_FILE)) {
+                Ok(_) => return Volume::load(&dir).map(Some),
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => return Err(Error::io("cannot stat", dir)(err)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates the volume, or accepts it as it is when it already exists with the same
+    /// options (Swarm calls Create on every node). `requested` is `None` when Docker passed
+    /// no options at all, which accepts an existing volume whatever its options.
+    pub fn create(
+        &self,
+        name: &VolumeName,
+        requested: Option<&VolumeOptions>,
+        node: &str,
+    ) -> Result<Volume, Error> {
+        if let Some(existing) = self.find(name)? {
+            return same_options(existing, requested);
+        }
+        let options = requested.cloned().unwrap_or_default();
+        let root = self.root_for(options.perfmode)?;
+        let meta = VolumeMeta {
+            name: name.to_string(),
+            filesystem: root.id.clone(),
+            options,
+            created_at: unix_now(),
+            created_by: node.to_string(),
+        };
+        let staging = build_staged(root, &meta, node)?;
+        let volumes_dir = root.volumes_dir();
+        std::fs::create_dir_all(&volumes_dir).map_err(Error::io("cannot create", &volumes_dir))?;
+        let target = volumes_dir.join(name.as_str());
+        let renamed = std::fs::rename(&staging, &target);
+        if renamed.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        match renamed {
+            Ok(()) => Ok(Volume { meta, dir: target }),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                same_options(Volume::load(&target)?, requested)
+            }
+            Err(err) => Err(Error::io("cannot create volume directory", target)(err)),
+        }
+    }
+
+    /// Names and mountpoints of every volume, from directory listings alone (no metadata
+    /// reads), so listing 10,000 volumes stays fast.
+    pub fn list(&self) -> Result<Vec<(VolumeName, PathBuf)>, Error> {
+        let mut volumes = Vec::new();
+        for root in self.roots.iter() {
+            let dir = root.volumes_dir();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => return Err(Error::io("cannot list", dir)(err)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(Error::io("cannot list", &dir))?;
+                if let Ok(name) = VolumeName::parse(&entry.file_name().to_string_lossy()) {
+                    volumes.push((name, entry.path().join(DATA_DIR)));
+                }
+            }
+        }
+        volumes.sort();
+        Ok(volumes)
+    }
+}
+
+fn same_options(existing: Volume, requested: Option<&VolumeOptions>) -> Result<Volume, Error> {
+    match requested {
+        Some(requested) if *requested != existing.meta.options => Err(Error::OptionsConflict {
+            volume: existing.meta.name.clone(),
+            existing: existing.meta.options.describe(),
+            requested: requested.describe(),
+        }),
+        _ => Ok(existing),
+    }
+}
+
+/// Builds the complete volume in `.staging/` so that it appears in `volumes/` in one rename.
+fn build_staged(root: &FsRoot, meta: &VolumeMeta, node: &str) -> Result<PathBuf, Error> {
+    let staging = root.staging_dir().join(format!(
+        "{}.{node}.{}.{}",
+        meta.name,
+        std::process::id(),
+        STAGING_SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let build = || -> std::io::Result<()> {
+        let data = staging.join(DATA_DIR);
+        std::fs::create_dir_all(&data)?;
+        std::fs::create_dir(staging.join(LEASES_DIR))?;
+        let json = serde_json::to_vec_pretty(meta).expect("metadata serialises");
+        std::fs::write(staging.join(META_FILE), json)?;
+        let options = &meta.options;
+        std::os::unix::fs::chown(&data, options.uid, options.gid)?;
+        let mode = options.mode.unwrap_or(0o755);
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(mode))
+    };
+    build().map_err(|err| {
+        let _ = std::fs::remove_dir_all(&staging);
+        Error::io("cannot build volume in", staging.clone())(err)
+    })?;
+    Ok(staging)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::plugin::options::Access;
+
+    pub(crate) fn store_over(dirs: &[(&str, PerformanceMode, &Path)]) -> Store {
+        let roots = dirs
+            .iter()
+            .map(|(id, mode, path)| FsRoot {
+                id: id.to_string(),
+                performance_mode: *mode,
+                backend: "hostpath",
+                path: path.to_path_buf(),
+            })
+            .collect();
+        Store::from_roots(roots)
+    }
+
+    fn name(raw: &str) -> VolumeName {
+        VolumeName::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn create_is_idempotent_and_refuses_different_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let options = VolumeOptions {
+            mode: Some(0o750),
+            ..Default::default()
+        };
+        let created = store.create(&name("v1"), Some(&options), "n1").unwrap();
+        let mode = std::fs::metadata(created.data_dir())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o750);
+        let again = store.create(&name("v1"), Some(&options), "n2").unwrap();
+        assert_eq!(again.meta.created_by, "n1");
+        store.create(&name("v1"), None, "n2").unwrap();
+        let other = VolumeOptions {
+            access: Access::SingleNode,
+            ..Default::default()
+        };
+        let err = store.create(&name("v1"), Some(&other), "n2").unwrap_err();
+        assert!(matches!(err, Error::OptionsConflict { .. }), "{err}");
+        assert!(err.to_string().contains("access=single-node"), "{err}");
+    }
+
+    #[test]
+    fn perfmode_picks_the_file_system_and_list_sees_all() {
+        let gp = tempfile::tempdir().unwrap();
+        let max = tempfile::tempdir().unwrap();
+        let store = store_over(&[
+            ("gp", PerformanceMode::GeneralPurpose, gp.path()),
+            ("max", PerformanceMode::MaxIo, max.path()),
+        ]);
+        let maxio = VolumeOptions {
+            perfmode: PerformanceMode::MaxIo,
+            ..Default::default()
+        };
+        let fast = store.create(&name("fast"), Some(&maxio), "n1").unwrap();
+        assert_eq!(fast.meta.filesystem, "max");
+        store.create(&name("plain"), None, "n1").unwrap();
+        let listed: Vec<String> = store
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert_eq!(listed, ["fast", "plain"]);
+        assert_eq!(
+            store.find(&name("fast")).unwrap().unwrap().meta.filesystem,
+            "max"
+        );
+        assert!(store.find(&name("nope")).unwrap().is_none());
+    }
+
+    #[test]
+    fn maxio_without_a_maxio_file_system_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let maxio = VolumeOptions {
+            perfmode: PerformanceMode::MaxIo,
+            ..Default::default()
+        };
+        let err = store.create(&name("v1"), Some(&maxio), "n1").unwrap_err();
+        assert!(err.to_string().contains("no maxIO file system"), "{err}");
+        assert!(store.list().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,305 @@
+//! Shared by the plugin and Docker integration tests: start real `cloudstor-plugin`
+//! processes, talk to them over their Unix sockets, and drive the real Docker engine.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process and call: `<prefix>-t<pid>-<n>`.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-t{}-{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One running plugin: a node with its own id, socket, state dir and config.
+pub struct TestPlugin {
+    pub node_id: String,
+    pub socket: PathBuf,
+    pub config_path: PathBuf,
+    pub dir: TempDir,
+    child: Option<Child>,
+}
+
+impl TestPlugin {
+    /// Starts a plugin over `shared` (a hostpath file system) with extra top-level config.
+    pub fn start(shared: &Path, node_id: &str, extra_config: &str) -> Self {
+        let fs = format!(
+            "[[filesystems]]\nid = \"shared\"\nbackend = \"hostpath\"\npath = \"{}\"\n",
+            shared.display()
+        );
+        Self::start_with_filesystems(node_id, extra_config, &fs)
+    }
+
+    pub fn start_with_filesystems(node_id: &str, extra_config: &str, filesystems: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = PathBuf::from(format!("/run/docker/plugins/{}.sock", unique("cloudstor")));
+        let config = format!(
+            "socket = \"{}\"\nstate_dir = \"{}\"\nmount_root = \"{}\"\nnode_id = \"{node_id}\"\n{extra_config}\n{filesystems}",
+            socket.display(),
+            dir.path().join("state").display(),
+            dir.path().join("mnt").display(),
+        );
+        let config_path = dir.path().join("plugin.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut plugin = Self {
+            node_id: node_id.to_string(),
+            socket,
+            config_path,
+            dir,
+            child: None,
+        };
+        plugin.restart();
+        plugin
+    }
+
+    /// The driver name Docker knows this plugin by.
+    pub fn driver(&self) -> String {
+        self.socket
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("plugin running").id()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("plugin.log")).unwrap_or_default()
+    }
+
+    /// Starts (again) and waits until the socket answers.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("plugin.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cloudstor-plugin"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&self.socket).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "plugin did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("plugin running");
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        child.wait().unwrap()
+    }
+
+    /// POSTs `body` to `endpoint`; returns the HTTP status and the JSON reply.
+    pub fn call(&self, endpoint: &str, body: &str) -> (u16, Value) {
+        call(&self.socket, endpoint, body)
+    }
+
+    /// Calls an endpoint that must succeed; returns its reply.
+    pub fn ok(&self, endpoint: &str, body: &str) -> Value {
+        let (status, reply) = self.call(endpoint, body);
+        assert_eq!(status, 200, "{endpoint} {body}: {reply}");
+        assert_eq!(reply.get("Err").and_then(Value::as_str).unwrap_or(""), "");
+        reply
+    }
+
+    /// Calls an endpoint that must fail; returns its `Err` text.
+    pub fn err(&self, endpoint: &str, body: &str) -> String {
+        let (status, reply) = self.call(endpoint, body);
+        let err = reply["Err"].as_str().unwrap_or("").to_string();
+        assert_ne!(status, 200, "{endpoint} {body} should fail: {reply}");
+        assert!(!err.is_empty(), "{endpoint} {body}: no Err in {reply}");
+        err
+    }
+}
+
+impl Drop for TestPlugin {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+pub fn call(socket: &Path, endpoint: &str, body: &str) -> (u16, Value) {
+    let request = format!(
+        "POST {endpoint} HTTP/1.1\r\nHost: plugin\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    raw_call(socket, request.as_bytes())
+}
+
+/// Sends a complete HTTP request; returns the status and the body parsed as JSON.
+pub fn raw_call(socket: &Path, request: &[u8]) -> (u16, Value) {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = serde_json::from_str(body).unwrap_or_else(|err| panic!("{err}: {body:?}"));
+    (status, json)
+}
+
+/// Every path under `roots` with its type, permission bits and file contents.
+pub fn snapshot(roots: &[&Path]) -> BTreeMap<PathBuf, String> {
+    let mut tree = BTreeMap::new();
+    for root in roots {
+        walk(root, &mut tree);
+    }
+    tree
+}
+
+fn walk(path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_dir() {
+        tree.insert(path.to_path_buf(), format!("dir {mode:o}"));
+        for entry in std::fs::read_dir(path).unwrap() {
+            walk(&entry.unwrap().path(), tree);
+        }
+    } else {
+        let contents = std::fs::read(path).unwrap_or_default();
+        tree.insert(
+            path.to_path_buf(),
+            format!("file {mode:o} {}", String::from_utf8_lossy(&contents)),
+        );
+    }
+}
+
+/// Runs `cloudstor` (the admin CLI).
+pub fn cloudstor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `docker ARGS`.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+/// Runs `docker ARGS`, which must succeed; returns trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Runs `docker ARGS`, which must fail; returns stderr.
+pub fn docker_fails(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(
+        !output.status.success(),
+        "docker {args:?} should have failed"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The test image: `FROM scratch` with Debian's static busybox, built once per process.
+pub fn busybox_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::copy("/bin/busybox", context.path().join("busybox"))
+            .expect("/bin/busybox from Debian's busybox-static (scripts/test.sh installs it)");
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        let tag = "cloudstor-test-busybox:latest";
+        docker_ok(&["build", "-q", "-t", tag, &context.path().to_string_lossy()]);
+        tag.to_string()
+    })
+}
+
+/// Removes, on drop, the containers, services and volumes a test made, in that order.
+#[derive(Default)]
+pub struct DockerCleanup {
+    pub containers: Vec<String>,
+    pub services: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        for service in &self.services {
+            let _ = docker(&["service", "rm", service]);
+        }
+        for container in &self.containers {
+            let _ = docker(&["rm", "-f", container]);
+        }
+        for volume in &self.volumes {
+            let _ = docker(&["volume", "rm", "-f", volume]);
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
