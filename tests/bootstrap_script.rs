@@ -12,6 +12,8 @@ use cloudstor::bootstrap::{
     NodeFileSystem, USER_DATA_LIMIT_BYTES, decode_launch_template_user_data,
     launch_template_user_data, render_cloudformation_script, render_script,
 };
+use cloudstor::plugin::PluginConfig;
+use cloudstor::plugin::config::Backend;
 use cloudstor::spec::{PerformanceMode, Spec};
 use sha2::{Digest, Sha256};
 
@@ -289,14 +291,18 @@ fn systemd_install_on_debian_runs_twice_and_the_second_run_changes_nothing() {
         fs::read(root.path("/usr/local/bin/cloudstor-plugin")).unwrap(),
         PLUGIN_BYTES
     );
-    let config: toml::Value =
-        toml::from_str(&fs::read_to_string(root.path("/etc/cloudstor/plugin.toml")).unwrap())
-            .unwrap();
-    assert_eq!(config["filesystems"][1]["id"].as_str(), Some("fs-0shared"));
+    let config_path = root.path("/etc/cloudstor/plugin.toml");
+    let config = PluginConfig::parse(&fs::read_to_string(&config_path).unwrap(), &config_path)
+        .expect("the plugin accepts the config the script wrote");
     assert_eq!(
-        config["filesystems"][1]["dns_name"].as_str(),
-        Some("fs-0shared.efs.eu-west-1.amazonaws.com")
+        config.filesystems[1].backend,
+        Backend::Efs {
+            dns_name: "fs-0shared.efs.eu-west-1.amazonaws.com".into(),
+            mount_options: None
+        }
     );
+    assert_eq!(config.filesystems[1].id, "fs-0shared");
+    assert_eq!(config.driver_name(), "cloudstor");
     let unit =
         fs::read_to_string(root.path("/etc/systemd/system/cloudstor-plugin.service")).unwrap();
     assert!(unit.contains("Before=docker.service"));
