@@ -15,12 +15,14 @@
 //!   lifecycle states, retries throttling, and shows progress.
 //! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
 //!   sets (the `--engine cloudformation` of apply and destroy, and `cloudstor template`).
+//! - [`bootstrap`]: the node script (NFS client + plugin), its user data, the plugin package.
 //! - [`cost`]: EFS vs EBS monthly cost estimator with bundled, sourced price tables.
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cfn;
 pub mod cloud;
 pub mod cost;

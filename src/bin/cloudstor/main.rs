@@ -25,8 +25,10 @@ enum Command {
     Apply(commands::apply::Args),
     Destroy(commands::destroy::Args),
     Template(commands::template::Args),
+    Bootstrap(commands::bootstrap::Args),
     Cost(commands::cost::Args),
     Volume(commands::volume::Args),
+    Plugin(commands::plugin::Args),
 }
 
 #[tokio::main]
@@ -38,8 +40,10 @@ async fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::exec(args).await,
         Command::Destroy(args) => commands::destroy::exec(args).await,
         Command::Template(args) => commands::template::exec(args).await,
+        Command::Bootstrap(args) => commands::bootstrap::exec(args).await,
         Command::Cost(args) => commands::cost::exec(args).await,
         Command::Volume(args) => commands::volume::exec(args).await,
+        Command::Plugin(args) => commands::plugin::exec(args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,10 +1,12 @@
 //! One file per subcommand: `Args` (clap) and `exec`, a thin wrapper over the library.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cloudformation;
 pub mod cost;
 pub mod destroy;
 pub mod plan;
+pub mod plugin;
 pub mod template;
 pub mod volume;
 

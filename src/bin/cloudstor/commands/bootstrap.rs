@@ -1,0 +1,40 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cloudstor::bootstrap;
+
+use super::{SpecArgs, cloud_for};
+
+/// Print the node user-data script: NFS client, volume plugin and its configuration.
+///
+/// The file system ids come from AWS (run `cloudstor apply` first); with --cloudformation
+/// the script is printed as an `Fn::Sub` body with `${FsId...}` variables instead, and AWS
+/// is not asked.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Print the CloudFormation `Fn::Sub` form (variables listed on stderr) instead.
+    #[arg(long)]
+    cloudformation: bool,
+}
+
+pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    let spec = args.spec.load()?;
+    if args.cloudformation {
+        let user_data = bootstrap::render_cloudformation_script(&spec)?;
+        for (variable, filesystem) in &user_data.variables {
+            eprintln!("# Fn::Sub variable {variable}: the id of filesystem.{filesystem}");
+        }
+        print!("{}", user_data.body);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cloud = cloud_for(&spec, args.spec.region.as_ref()).await;
+    let region = cloud
+        .region()
+        .context("no AWS region: set stack.region, --region or AWS_REGION")?;
+    let observed = cloud.refresh(&spec).await?;
+    let filesystems = bootstrap::node_filesystems(&spec, &observed, &region)?;
+    print!("{}", bootstrap::render_script(&spec, &filesystems)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,189 @@
+//! The managed Docker plugin package: `config.json` and a `rootfs/` that
+//! `docker plugin create cloudstor:aws DIR` accepts as it is.
+//!
+//! The rootfs is a scratch tree: the static plugin binary, a static busybox for the entrypoint
+//! (which turns `docker plugin set` settings into the plugin's config file) and for `mount`.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use super::template::{Template, template};
+
+const CONFIG_JSON: Template = template!("plugin/config.json");
+const ENTRYPOINT: Template = template!("plugin/entrypoint.sh");
+
+/// Busybox applets the entrypoint and the plugin run by name.
+const BUSYBOX_APPLETS: [&str; 4] = ["sh", "mkdir", "mount", "umount"];
+
+/// Directories the plugin expects in its rootfs; `/var/lib/cloudstor` is the
+/// propagatedMount, so mounts under it are visible to Docker.
+const ROOTFS_DIRS: [&str; 7] = [
+    "bin",
+    "usr/local/bin",
+    "etc/cloudstor",
+    "var/lib/cloudstor",
+    "run/docker/plugins",
+    "proc",
+    "tmp",
+];
+
+/// A package could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{} is dynamically linked; a plugin rootfs has no libraries. Build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --bin cloudstor-plugin --target x86_64-unknown-linux-gnu",
+        path.display()
+    )]
+    NotStatic { path: PathBuf },
+    #[error("{} is not an ELF executable", path.display())]
+    NotElf { path: PathBuf },
+}
+
+/// Where the package went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagedPlugin {
+    pub config: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+/// Writes `dir/config.json` and `dir/rootfs/` with `plugin_binary` and `busybox`, both of
+/// which must be statically linked.
+pub fn package_managed_plugin(
+    dir: &Path,
+    plugin_binary: &Path,
+    busybox: &Path,
+) -> Result<PackagedPlugin, PackageError> {
+    check_static(plugin_binary)?;
+    check_static(busybox)?;
+    let rootfs = dir.join("rootfs");
+    for sub in ROOTFS_DIRS {
+        create_dir(&rootfs.join(sub))?;
+    }
+    install_executable(
+        plugin_binary,
+        &rootfs.join("usr/local/bin/cloudstor-plugin"),
+    )?;
+    install_executable(busybox, &rootfs.join("bin/busybox"))?;
+    for applet in BUSYBOX_APPLETS {
+        link_applet(&rootfs.join("bin").join(applet))?;
+    }
+    write(&rootfs.join("cloudstor-entrypoint.sh"), ENTRYPOINT.text)?;
+    let config = dir.join("config.json");
+    write(&config, CONFIG_JSON.text)?;
+    Ok(PackagedPlugin { config, rootfs })
+}
+
+/// An ELF file is dynamically linked when it names a program interpreter (`PT_INTERP`).
+fn check_static(path: &Path) -> Result<(), PackageError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    match elf_has_interpreter(&bytes) {
+        Some(false) => Ok(()),
+        Some(true) => Err(PackageError::NotStatic {
+            path: path.to_owned(),
+        }),
+        None => Err(PackageError::NotElf {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// Reads the program headers of a 64-bit little-endian ELF file; `None` if it is not one.
+fn elf_has_interpreter(bytes: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let read_u16 = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let header_table = u64::from_le_bytes(bytes.get(0x20..0x28)?.try_into().ok()?) as usize;
+    let entry_size = usize::from(read_u16(0x36)?);
+    let entries = usize::from(read_u16(0x38)?);
+    let mut has_interpreter = false;
+    for index in 0..entries {
+        let at = header_table + index * entry_size;
+        let kind = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        has_interpreter |= kind == PT_INTERP;
+    }
+    Some(has_interpreter)
+}
+
+fn install_executable(from: &Path, to: &Path) -> Result<(), PackageError> {
+    fs::copy(from, to).map_err(io_error(from))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).map_err(io_error(to))
+}
+
+/// `bin/<applet>` → `busybox`, replacing a link left by an earlier package run.
+fn link_applet(link: &Path) -> Result<(), PackageError> {
+    match fs::remove_file(link) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(io_error(link)(error)),
+        _ => {}
+    }
+    symlink("busybox", link).map_err(io_error(link))
+}
+
+fn create_dir(path: &Path) -> Result<(), PackageError> {
+    fs::create_dir_all(path).map_err(io_error(path))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), PackageError> {
+    fs::write(path, text).map_err(io_error(path))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackageError + '_ {
+    move |source| PackageError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_declares_a_volume_driver_with_host_network_and_sys_admin() {
+        let config: serde_json::Value = serde_json::from_str(CONFIG_JSON.text).unwrap();
+        assert_eq!(
+            config["interface"]["types"],
+            serde_json::json!(["docker.volumedriver/1.0"])
+        );
+        assert_eq!(config["interface"]["socket"], "cloudstor.sock");
+        assert_eq!(config["network"]["type"], "host");
+        assert_eq!(config["propagatedMount"], "/var/lib/cloudstor");
+        assert_eq!(
+            config["linux"]["capabilities"],
+            serde_json::json!(["CAP_SYS_ADMIN"])
+        );
+        let settable: Vec<&str> = config["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|env| env["settable"] == serde_json::json!(["value"]))
+            .map(|env| env["name"].as_str().unwrap())
+            .collect();
+        for name in ["EFS_ID_GENERAL_PURPOSE", "EFS_ID_MAXIO", "HOSTPATH_DIR"] {
+            assert!(settable.contains(&name), "{name} is settable");
+        }
+    }
+
+    #[test]
+    fn the_static_busybox_is_static_and_this_test_binary_is_not() {
+        let busybox = Path::new("/bin/busybox");
+        if busybox.exists() {
+            assert!(check_static(busybox).is_ok());
+        }
+        let me = std::env::current_exe().unwrap();
+        assert!(matches!(
+            check_static(&me),
+            Err(PackageError::NotStatic { .. })
+        ));
+    }
+
+    #[test]
+    fn a_script_is_not_an_elf_executable() {
+        assert_eq!(elf_has_interpreter(b"#!/bin/sh\n"), None);
+    }
+}
