@@ -14,6 +14,8 @@
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
 //!   lifecycle states, retries throttling, and shows progress.
 //! - [`bootstrap`]: the node script (NFS client + plugin), its user data, the plugin package.
+//! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
+//!   sets (the `--engine cloudformation` of apply and destroy, and `cloudstor template`).
 //! - [`cost`]: EFS vs EBS monthly cost estimator with bundled, sourced price tables.
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
@@ -21,6 +23,7 @@
 
 pub mod apply;
 pub mod bootstrap;
+pub mod cfn;
 pub mod cloud;
 pub mod cost;
 pub mod model;

@@ -6,6 +6,7 @@ pub mod cost;
 pub mod destroy;
 pub mod plan;
 pub mod plugin;
+pub mod template;
 pub mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -1,0 +1,362 @@
+//! A change set as a person reads it, in the style of `cloudstor plan`.
+//!
+//! CloudFormation's change set is its plan: `Add`, `Modify` (with `Replacement` True,
+//! Conditional or False) and `Remove`, and for each modification the properties that changed
+//! and whether they force a new resource (`RequiresRecreation`).
+
+use std::fmt::Write;
+
+use aws_sdk_cloudformation::types::{
+    Change, ChangeAction, Replacement as SdkReplacement, RequiresRecreation, ResourceChange,
+    ResourceChangeDetail,
+};
+
+/// Whether a modification makes CloudFormation build a new resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    Never,
+    /// Depends on a value CloudFormation only knows while it executes.
+    Conditional,
+    Always,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Add,
+    Modify(Replacement),
+    Remove,
+}
+
+/// One property a modification touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyChange {
+    pub name: String,
+    pub forces: Replacement,
+}
+
+/// One resource in a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceChangeView {
+    pub kind: ChangeKind,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: Option<String>,
+    pub properties: Vec<PropertyChange>,
+}
+
+/// A whole change set: what CloudFormation will do when it is executed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeSetView {
+    pub changes: Vec<ResourceChangeView>,
+}
+
+impl ChangeSetView {
+    pub fn from_sdk(changes: &[Change]) -> ChangeSetView {
+        ChangeSetView {
+            changes: changes
+                .iter()
+                .filter_map(Change::resource_change)
+                .filter_map(resource_change)
+                .collect(),
+        }
+    }
+
+    /// Whether the resource may be replaced (certainly or depending on values CloudFormation
+    /// resolves while it executes).
+    pub fn replaces(&self, logical_id: &str) -> bool {
+        self.changes.iter().any(|c| {
+            c.logical_id == logical_id
+                && matches!(c.kind, ChangeKind::Modify(r) if r != Replacement::Never)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// (add, change, destroy), counting a replacement as one add and one destroy, as `plan` does.
+    pub fn summary(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for change in &self.changes {
+            match change.kind {
+                ChangeKind::Add => counts.0 += 1,
+                ChangeKind::Modify(Replacement::Never) => counts.1 += 1,
+                ChangeKind::Modify(_) => {
+                    counts.0 += 1;
+                    counts.2 += 1;
+                }
+                ChangeKind::Remove => counts.2 += 1,
+            }
+        }
+        counts
+    }
+}
+
+fn resource_change(change: &ResourceChange) -> Option<ResourceChangeView> {
+    let kind = match change.action()? {
+        ChangeAction::Add => ChangeKind::Add,
+        ChangeAction::Remove => ChangeKind::Remove,
+        _ => ChangeKind::Modify(replacement(change.replacement())),
+    };
+    Some(ResourceChangeView {
+        kind,
+        logical_id: change.logical_resource_id()?.to_owned(),
+        resource_type: change.resource_type().unwrap_or_default().to_owned(),
+        physical_id: change.physical_resource_id().map(str::to_owned),
+        properties: change
+            .details()
+            .iter()
+            .filter_map(property_change)
+            .collect(),
+    })
+}
+
+/// A property by name, or for changes to tags or metadata the attribute that changed.
+fn property_change(detail: &ResourceChangeDetail) -> Option<PropertyChange> {
+    let target = detail.target()?;
+    let name = target.name().or(target.attribute().map(|a| a.as_str()))?;
+    Some(PropertyChange {
+        name: name.to_owned(),
+        forces: recreation(target.requires_recreation()),
+    })
+}
+
+fn replacement(value: Option<&SdkReplacement>) -> Replacement {
+    match value {
+        Some(SdkReplacement::True) => Replacement::Always,
+        Some(SdkReplacement::Conditional) => Replacement::Conditional,
+        _ => Replacement::Never,
+    }
+}
+
+fn recreation(value: Option<&RequiresRecreation>) -> Replacement {
+    match value {
+        Some(RequiresRecreation::Always) => Replacement::Always,
+        Some(RequiresRecreation::Conditionally) => Replacement::Conditional,
+        _ => Replacement::Never,
+    }
+}
+
+impl ChangeKind {
+    fn symbol(self) -> &'static str {
+        match self {
+            Self::Add => "  +",
+            Self::Modify(Replacement::Never) => "  ~",
+            Self::Modify(_) => "-/+",
+            Self::Remove => "  -",
+        }
+    }
+
+    fn legend(self) -> &'static str {
+        match self {
+            Self::Add => "  + create",
+            Self::Modify(Replacement::Never) => "  ~ update in-place",
+            Self::Modify(_) => "-/+ destroy and then create replacement",
+            Self::Remove => "  - destroy",
+        }
+    }
+
+    fn comment(self) -> &'static str {
+        match self {
+            Self::Add => "will be created",
+            Self::Modify(Replacement::Never) => "will be updated in-place",
+            Self::Modify(Replacement::Conditional) => "may be replaced",
+            Self::Modify(Replacement::Always) => "must be replaced",
+            Self::Remove => "will be destroyed",
+        }
+    }
+}
+
+/// The change set as text, ending with the `Change set: ...` summary or "No changes".
+pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
+    let mut out = String::new();
+    if view.is_empty() {
+        let _ = writeln!(out, "No changes. Stack {stack} matches the configuration.");
+        return out;
+    }
+    out.push_str("Resource actions are indicated with the following symbols:\n");
+    for kind in LEGEND_ORDER {
+        if view.changes.iter().any(|c| legend_kind(c.kind) == kind) {
+            let _ = writeln!(out, "{}", kind.legend());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nCloudFormation will perform the following actions on stack {stack}:"
+    );
+    for change in &view.changes {
+        render_resource(&mut out, change);
+    }
+    let (add, change, destroy) = view.summary();
+    let _ = writeln!(
+        out,
+        "\nChange set: {add} to add, {change} to change, {destroy} to destroy."
+    );
+    out
+}
+
+/// Terraform's order: create, update, replace, destroy.
+const LEGEND_ORDER: [ChangeKind; 4] = [
+    ChangeKind::Add,
+    ChangeKind::Modify(Replacement::Never),
+    ChangeKind::Modify(Replacement::Always),
+    ChangeKind::Remove,
+];
+
+/// Conditional and certain replacements share one legend line.
+fn legend_kind(kind: ChangeKind) -> ChangeKind {
+    match kind {
+        ChangeKind::Modify(Replacement::Conditional) => ChangeKind::Modify(Replacement::Always),
+        other => other,
+    }
+}
+
+fn render_resource(out: &mut String, change: &ResourceChangeView) {
+    let id = change
+        .physical_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .map(|id| format!(" [id={id}]"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n  # {} ({}){id} {}",
+        change.logical_id,
+        change.resource_type,
+        change.kind.comment()
+    );
+    let _ = writeln!(out, "{} {}", change.kind.symbol(), change.logical_id);
+    let mut properties = change.properties.clone();
+    properties.dedup_by(|a, b| a.name == b.name);
+    for property in properties {
+        let note = match property.forces {
+            Replacement::Always => " # forces replacement",
+            Replacement::Conditional => " # may force replacement",
+            Replacement::Never => "",
+        };
+        let _ = writeln!(out, "      ~ {}{note}", property.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudformation::types::{ResourceAttribute, ResourceTargetDefinition};
+
+    use super::*;
+
+    fn detail(name: &str, recreation: RequiresRecreation) -> ResourceChangeDetail {
+        ResourceChangeDetail::builder()
+            .target(
+                ResourceTargetDefinition::builder()
+                    .attribute(ResourceAttribute::Properties)
+                    .name(name)
+                    .requires_recreation(recreation)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn change(
+        action: ChangeAction,
+        id: &str,
+        replace: Option<SdkReplacement>,
+        details: Vec<ResourceChangeDetail>,
+    ) -> Change {
+        Change::builder()
+            .resource_change(
+                ResourceChange::builder()
+                    .action(action)
+                    .logical_resource_id(id)
+                    .resource_type("AWS::EFS::FileSystem")
+                    .set_replacement(replace)
+                    .set_details(Some(details))
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn replacement_names_the_property_that_forces_it() {
+        let changes = [
+            change(
+                ChangeAction::Modify,
+                "FileSystemShared",
+                Some(SdkReplacement::True),
+                vec![
+                    detail("PerformanceMode", RequiresRecreation::Always),
+                    detail("ThroughputMode", RequiresRecreation::Never),
+                ],
+            ),
+            change(ChangeAction::Add, "FileSystemFast", None, vec![]),
+            change(ChangeAction::Remove, "FileSystemOld", None, vec![]),
+        ];
+        let view = ChangeSetView::from_sdk(&changes);
+        let text = render_change_set("demo", &view);
+        assert!(text.contains("-/+ FileSystemShared\n      ~ PerformanceMode # forces replacement\n      ~ ThroughputMode\n"), "{text}");
+        assert!(
+            text.contains(
+                "  # FileSystemFast (AWS::EFS::FileSystem) will be created\n  + FileSystemFast"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  - FileSystemOld"), "{text}");
+        assert!(
+            text.starts_with("Resource actions are indicated with the following symbols:\n  + create\n-/+ destroy and then create replacement\n  - destroy\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Change set: 2 to add, 0 to change, 2 to destroy.\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_protected_file_systems_block_a_replacement() {
+        let spec = crate::spec::Spec::parse(
+            std::path::Path::new("c.toml"),
+            "[stack]\nname = \"d\"\n[network]\nvpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-1\"]\nnode_security_group_ids = [\"sg-1\"]\n[filesystems.shared]\n[filesystems.scratch]\nprotect = false\n",
+        )
+        .unwrap();
+        let replace = |id| {
+            change(
+                ChangeAction::Modify,
+                id,
+                Some(SdkReplacement::True),
+                vec![detail("PerformanceMode", RequiresRecreation::Always)],
+            )
+        };
+        let scratch = ChangeSetView::from_sdk(&[replace("FileSystemScratch")]);
+        assert!(crate::cfn::check_protection(&spec, &scratch, false).is_ok());
+        let shared = ChangeSetView::from_sdk(&[replace("FileSystemShared")]);
+        let error = crate::cfn::check_protection(&spec, &shared, false).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("protected file systems filesystem.shared"),
+            "{error}"
+        );
+        assert!(crate::cfn::check_protection(&spec, &shared, true).is_ok());
+    }
+
+    #[test]
+    fn in_place_update_is_a_tilde() {
+        let changes = [change(
+            ChangeAction::Modify,
+            "FileSystemShared",
+            Some(SdkReplacement::False),
+            vec![detail("ThroughputMode", RequiresRecreation::Never)],
+        )];
+        let text = render_change_set("demo", &ChangeSetView::from_sdk(&changes));
+        assert!(text.contains("  ~ update in-place\n"), "{text}");
+        assert!(
+            text.contains("  ~ FileSystemShared\n      ~ ThroughputMode\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_change_set_says_no_changes() {
+        let text = render_change_set("demo", &ChangeSetView::default());
+        assert_eq!(text, "No changes. Stack demo matches the configuration.\n");
+    }
+}

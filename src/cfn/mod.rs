@@ -1,0 +1,133 @@
+//! The CloudFormation engine: the spec as a template, deployed as a stack through change sets.
+//!
+//! - [`template`]: spec → template (`serde_json::Value`), JSON or YAML.
+//! - [`changes`]: a change set as a person reads it, in the style of `cloudstor plan`.
+//! - [`stack`]: create or update the stack through a change set, follow its events to the end,
+//!   report a rollback with the resource that failed and why, and delete the stack.
+
+pub mod changes;
+pub mod stack;
+pub mod template;
+
+pub use changes::{ChangeSetView, Replacement, ResourceChangeView, render_change_set};
+pub use stack::{DeleteOutcome, DeployOutcome, PreparedChangeSet, StackEvent, Stacks};
+pub use template::{TemplateOptions, build, to_yaml};
+
+use crate::cloud::CloudError;
+
+/// A spec that cannot be expressed as a template.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error(
+        "file systems `{first}` and `{second}` would both be {logical_id} in the template; rename one of them"
+    )]
+    LogicalIdClash {
+        first: String,
+        second: String,
+        logical_id: String,
+    },
+    #[error(
+        "file system `{filesystem}` lives in {zone} (One Zone) but none of the subnets {} is known to be in {zone}",
+        subnets.join(", ")
+    )]
+    NoSubnetInZone {
+        filesystem: String,
+        zone: String,
+        subnets: Vec<String>,
+    },
+}
+
+/// A failed CloudFormation deployment or deletion, with what a user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum CfnError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error("stack {stack}: {operation} failed: {code}: {message}")]
+    Aws {
+        stack: String,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("stack {stack}: change set {change_set} failed: {reason}")]
+    ChangeSetFailed {
+        stack: String,
+        change_set: String,
+        reason: String,
+    },
+    #[error(
+        "stack {stack} ended in {status}{}",
+        failure.as_ref().map(|f| format!(": {} ({}) failed: {}", f.logical_id, f.resource_type, f.reason)).unwrap_or_default()
+    )]
+    StackFailed {
+        stack: String,
+        status: String,
+        /// The first resource that failed, which is what started the rollback.
+        failure: Option<Box<StackEvent>>,
+    },
+    #[error("stack {stack} is in {status} and cannot be updated; {hint}")]
+    NotUpdatable {
+        stack: String,
+        status: String,
+        hint: &'static str,
+    },
+    #[error(
+        "the change set replaces protected file systems {}: CloudFormation keeps the old ones (UpdateReplacePolicy: Retain) but the stack moves on to new, empty ones; pass --allow-data-loss if that is what you want",
+        filesystems.join(", ")
+    )]
+    ProtectedReplacement { filesystems: Vec<String> },
+    #[error("stack {stack} does not exist")]
+    NoSuchStack { stack: String },
+    #[error(
+        "stack {stack}: still {status} after {waited:?}; check it in the CloudFormation console"
+    )]
+    Timeout {
+        stack: String,
+        status: String,
+        waited: std::time::Duration,
+    },
+}
+
+/// Refuses a change set that replaces a file system the spec protects, as the API engine
+/// refuses to, unless the user allows it. Removals need no check: `DeletionPolicy: Retain`
+/// keeps a removed file system and its data.
+pub fn check_protection(
+    spec: &crate::spec::Spec,
+    view: &ChangeSetView,
+    allow_data_loss: bool,
+) -> Result<(), CfnError> {
+    let filesystems: Vec<String> = spec
+        .filesystems
+        .iter()
+        .filter(|(name, fs)| {
+            let logical = template::filesystem_logical_id(name);
+            fs.protect && view.replaces(&logical)
+        })
+        .map(|(name, _)| format!("filesystem.{name}"))
+        .collect();
+    if filesystems.is_empty() || allow_data_loss {
+        return Ok(());
+    }
+    Err(CfnError::ProtectedReplacement { filesystems })
+}
+
+/// The template for `spec`. Only a One Zone file system needs AWS: its mount target goes in the
+/// subnet of its zone, and subnet zones come from EC2 (a read-only call).
+pub async fn template_for(
+    spec: &crate::spec::Spec,
+    cloud: &crate::cloud::Cloud,
+    options: TemplateOptions,
+) -> Result<serde_json::Value, CfnError> {
+    let one_zone = spec
+        .filesystems
+        .values()
+        .any(|fs| fs.availability_zone.is_some());
+    let zones = if one_zone {
+        cloud.refresh(spec).await?.subnet_zones
+    } else {
+        Default::default()
+    };
+    Ok(build(spec, &zones, options)?)
+}

@@ -1,0 +1,517 @@
+//! A spec as a CloudFormation template.
+//!
+//! The template is built from [`Desired`], the same resource model the API engine applies, so
+//! both engines make the same file systems, mount targets and security group. Logical ids are
+//! derived from spec names (`filesystems.shared` → `FileSystemShared`), so a small spec change
+//! gives a small template diff and CloudFormation keeps the resources it already has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use super::TemplateError;
+use crate::model::{
+    Address, Desired, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG, RESOURCE_TAG,
+    Resource, STACK_TAG, SecurityGroup, Source,
+};
+use crate::spec::{PrimaryTransition, Spec, ThroughputMode, Transition};
+
+/// The logical id of the security group in front of every mount target.
+pub const SECURITY_GROUP_ID: &str = "NfsSecurityGroup";
+/// The parameter that holds the VPC with `--parameterize`.
+pub const VPC_PARAMETER: &str = "VpcId";
+
+/// How the template is emitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TemplateOptions {
+    /// VPC and subnets become parameters whose defaults are the spec's values.
+    pub parameterize: bool,
+}
+
+/// Builds the template. `subnet_zones` maps subnets to Availability Zones; it is only needed
+/// (and only consulted) for One Zone file systems, whose single mount target goes in their zone.
+pub fn build(
+    spec: &Spec,
+    subnet_zones: &BTreeMap<String, String>,
+    options: TemplateOptions,
+) -> Result<Value, TemplateError> {
+    check_logical_ids(spec)?;
+    let desired = Desired::from_spec(spec, subnet_zones);
+    check_one_zone_targets(spec, &desired)?;
+    let network = Network::new(spec, options);
+    let mut sections = Sections::default();
+    for (address, resource) in &desired.resources {
+        match (address, resource) {
+            (_, Resource::SecurityGroup(group)) => {
+                sections.add_security_group(&desired.stack, group, &network)
+            }
+            (Address::FileSystem(name), Resource::FileSystem(fs)) => {
+                sections.add_filesystem(&desired.stack, name, fs)
+            }
+            (_, Resource::MountTarget(target)) => sections.add_mount_target(target, &network),
+            (_, Resource::FileSystem(_)) => {
+                unreachable!("the model keys file systems by their spec name")
+            }
+        }
+    }
+    let mut template = Map::new();
+    template.insert("AWSTemplateFormatVersion".into(), json!("2010-09-09"));
+    template.insert(
+        "Description".into(),
+        json!(format!(
+            "cloudstor stack {}: EFS file systems, their mount targets and the NFS security group",
+            desired.stack
+        )),
+    );
+    if options.parameterize {
+        template.insert("Parameters".into(), network.parameters(&desired));
+    }
+    template.insert("Resources".into(), Value::Object(sections.resources));
+    template.insert("Outputs".into(), Value::Object(sections.outputs));
+    Ok(Value::Object(template))
+}
+
+/// The Resources and Outputs sections, filled one model resource at a time.
+#[derive(Default)]
+struct Sections {
+    resources: Map<String, Value>,
+    outputs: Map<String, Value>,
+}
+
+impl Sections {
+    fn add_security_group(&mut self, stack: &str, group: &SecurityGroup, network: &Network) {
+        self.resources.insert(
+            SECURITY_GROUP_ID.into(),
+            security_group(stack, group, network),
+        );
+        for source in &group.ingress {
+            self.resources
+                .insert(ingress_logical_id(source), ingress(source));
+        }
+        self.add_output(
+            SECURITY_GROUP_ID,
+            "The security group in front of every mount target",
+            json!({"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}),
+        );
+    }
+
+    fn add_filesystem(&mut self, stack: &str, name: &str, fs: &FileSystem) {
+        let logical = filesystem_logical_id(name);
+        self.resources
+            .insert(logical.clone(), filesystem(stack, name, fs));
+        let description = format!("Id of file system `{name}`");
+        self.add_output(&logical, &description, json!({"Ref": logical}));
+    }
+
+    fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
+        let logical = mount_target_logical_id(&target.filesystem, network, target);
+        self.resources
+            .insert(logical, mount_target(target, network));
+    }
+
+    /// `<logical id>Id`, exported as `<stack>-<logical id>Id` so other stacks can import it.
+    fn add_output(&mut self, logical_id: &str, description: &str, value: Value) {
+        let name = format!("{logical_id}Id");
+        let export = json!({"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{name}")}});
+        self.outputs.insert(
+            name,
+            json!({"Description": description, "Value": value, "Export": export}),
+        );
+    }
+}
+
+/// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags).
+pub fn to_yaml(template: &Value) -> String {
+    serde_norway::to_string(template).expect("a JSON value always serialises as YAML")
+}
+
+/// `fast-io` → `FastIo`: CloudFormation logical ids are alphanumeric only.
+fn pascal_case(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first.into_iter().chain(chars).collect::<String>()
+        })
+        .collect()
+}
+
+pub fn filesystem_logical_id(name: &str) -> String {
+    format!("FileSystem{}", pascal_case(name))
+}
+
+fn ingress_logical_id(source: &Source) -> String {
+    match source {
+        Source::Group(id) => format!("NfsIngress{}", pascal_case(id)),
+        // Dots and the slash become x so 10.1.0.0/16 and 101.0.0.0/16 stay apart.
+        Source::Cidr(cidr) => format!("NfsIngressCidr{}", cidr.replace(['.', '/'], "x")),
+    }
+}
+
+fn mount_target_logical_id(filesystem: &str, network: &Network, target: &MountTarget) -> String {
+    format!(
+        "MountTarget{}{}",
+        pascal_case(filesystem),
+        network.subnet_suffix(&target.subnet_id)
+    )
+}
+
+/// Two spec names that differ only in punctuation or case would share a logical id.
+fn check_logical_ids(spec: &Spec) -> Result<(), TemplateError> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in spec.filesystems.keys() {
+        let logical = filesystem_logical_id(name).to_ascii_lowercase();
+        if let Some(first) = seen.insert(logical, name) {
+            return Err(TemplateError::LogicalIdClash {
+                first: first.to_owned(),
+                second: name.clone(),
+                logical_id: filesystem_logical_id(name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A One Zone file system needs the zone of its subnet, which only EC2 knows.
+fn check_one_zone_targets(spec: &Spec, desired: &Desired) -> Result<(), TemplateError> {
+    for (name, fs) in &spec.filesystems {
+        let Some(zone) = &fs.availability_zone else {
+            continue;
+        };
+        let has_target = desired.resources.keys().any(
+            |address| matches!(address, Address::MountTarget { filesystem, .. } if filesystem == name),
+        );
+        if !has_target {
+            return Err(TemplateError::NoSubnetInZone {
+                filesystem: name.clone(),
+                zone: zone.clone(),
+                subnets: spec.network.subnet_ids.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where VPC and subnet values come from: the spec, or parameters defaulting to it.
+struct Network {
+    parameterize: bool,
+    vpc_id: String,
+    subnet_ids: Vec<String>,
+}
+
+impl Network {
+    fn new(spec: &Spec, options: TemplateOptions) -> Network {
+        Network {
+            parameterize: options.parameterize,
+            vpc_id: spec.network.vpc_id.clone(),
+            subnet_ids: spec.network.subnet_ids.clone(),
+        }
+    }
+
+    fn vpc(&self) -> Value {
+        if self.parameterize {
+            json!({"Ref": VPC_PARAMETER})
+        } else {
+            json!(self.vpc_id)
+        }
+    }
+
+    fn subnet_parameter(&self, subnet: &str) -> String {
+        let position = self.subnet_ids.iter().position(|s| s == subnet);
+        format!(
+            "Subnet{}",
+            position.expect("mount targets use spec subnets") + 1
+        )
+    }
+
+    fn subnet(&self, subnet: &str) -> Value {
+        if self.parameterize {
+            json!({"Ref": self.subnet_parameter(subnet)})
+        } else {
+            json!(subnet)
+        }
+    }
+
+    /// Parameterized subnets are named by position: their value is the user's to change.
+    fn subnet_suffix(&self, subnet: &str) -> String {
+        if self.parameterize {
+            self.subnet_parameter(subnet)
+        } else {
+            pascal_case(subnet)
+        }
+    }
+
+    /// The VPC and each subnet that holds a mount target (a subnet no One Zone file system
+    /// uses would be an unused parameter).
+    fn parameters(&self, desired: &Desired) -> Value {
+        let mut parameters = Map::new();
+        parameters.insert(
+            VPC_PARAMETER.into(),
+            json!({
+                "Type": "AWS::EC2::VPC::Id",
+                "Default": self.vpc_id,
+                "Description": "VPC of the swarm nodes and of the mount targets' security group",
+            }),
+        );
+        let used: BTreeSet<&str> = desired
+            .resources
+            .values()
+            .filter_map(|resource| match resource {
+                Resource::MountTarget(target) => Some(target.subnet_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        for subnet in self.subnet_ids.iter().filter(|s| used.contains(s.as_str())) {
+            parameters.insert(
+                self.subnet_parameter(subnet),
+                json!({
+                    "Type": "AWS::EC2::Subnet::Id",
+                    "Default": subnet,
+                    "Description": "A subnet for one mount target per file system; one subnet per Availability Zone",
+                }),
+            );
+        }
+        Value::Object(parameters)
+    }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .map(|(key, value)| json!({"Key": key, "Value": value}))
+            .collect(),
+    )
+}
+
+/// The group alone; its ingress rules are separate resources (see [`ingress`]).
+fn security_group(stack: &str, group: &SecurityGroup, network: &Network) -> Value {
+    json!({
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {
+            "GroupDescription": format!("NFS (tcp/2049) to the EFS mount targets of cloudstor stack {stack}"),
+            "VpcId": network.vpc(),
+            // Mount targets only answer; a rule to loopback replaces AWS's allow-all egress,
+            // as the API engine revokes it.
+            "SecurityGroupEgress": [{
+                "IpProtocol": "-1",
+                "CidrIp": "127.0.0.1/32",
+                "Description": "no egress: mount targets only answer NFS clients",
+            }],
+            "Tags": tags(&[
+                ("Name", &group.name),
+                (STACK_TAG, stack),
+                (RESOURCE_TAG, &Address::SecurityGroup.to_string()),
+            ]),
+        },
+    })
+}
+
+fn ingress(source: &Source) -> Value {
+    let mut properties = json!({
+        "GroupId": {"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": NFS_PORT,
+        "ToPort": NFS_PORT,
+        "Description": format!("NFS from {source}"),
+    });
+    let (key, value) = match source {
+        Source::Group(id) => ("SourceSecurityGroupId", id),
+        Source::Cidr(cidr) => ("CidrIp", cidr),
+    };
+    properties[key] = json!(value);
+    json!({"Type": "AWS::EC2::SecurityGroupIngress", "Properties": properties})
+}
+
+fn filesystem(stack: &str, name: &str, fs: &FileSystem) -> Value {
+    let mut properties = Map::new();
+    properties.insert("Encrypted".into(), json!(fs.encrypted));
+    if let Some(key) = &fs.kms_key_id {
+        properties.insert("KmsKeyId".into(), json!(key));
+    }
+    properties.insert(
+        "PerformanceMode".into(),
+        json!(fs.performance_mode.as_str()),
+    );
+    properties.insert("ThroughputMode".into(), json!(fs.throughput_mode.as_str()));
+    if let (ThroughputMode::Provisioned, Some(mibps)) =
+        (fs.throughput_mode, fs.provisioned_throughput_mibps)
+    {
+        properties.insert("ProvisionedThroughputInMibps".into(), json!(mibps));
+    }
+    if let Some(zone) = &fs.availability_zone {
+        properties.insert("AvailabilityZoneName".into(), json!(zone));
+    }
+    let backup = if fs.backup { "ENABLED" } else { "DISABLED" };
+    properties.insert("BackupPolicy".into(), json!({"Status": backup}));
+    let policies = lifecycle_policies(&fs.lifecycle);
+    if !policies.is_empty() {
+        properties.insert("LifecyclePolicies".into(), Value::Array(policies));
+    }
+    properties.insert("FileSystemTags".into(), filesystem_tags(stack, name, fs));
+    // Retain keeps the data when the stack is deleted or CloudFormation replaces the file
+    // system; only `protect = false` lets CloudFormation delete it.
+    let policy = if fs.protect { "Retain" } else { "Delete" };
+    json!({
+        "Type": "AWS::EFS::FileSystem",
+        "DeletionPolicy": policy,
+        "UpdateReplacePolicy": policy,
+        "Properties": properties,
+    })
+}
+
+fn filesystem_tags(stack: &str, name: &str, fs: &FileSystem) -> Value {
+    let display_name = format!("{stack}-{name}");
+    let address = Address::FileSystem(name.to_owned()).to_string();
+    let protect = fs.protect.to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("Name", &display_name),
+        (STACK_TAG, stack),
+        (RESOURCE_TAG, &address),
+        (PROTECT_TAG, &protect),
+    ];
+    pairs.extend(fs.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    tags(&pairs)
+}
+
+/// EFS wants one transition per policy object.
+fn lifecycle_policies(lifecycle: &Lifecycle) -> Vec<Value> {
+    let days = |transition: Transition| match transition {
+        Transition::None => None,
+        Transition::AfterDays(1) => Some("AFTER_1_DAY".to_owned()),
+        Transition::AfterDays(days) => Some(format!("AFTER_{days}_DAYS")),
+    };
+    let mut policies = Vec::new();
+    if let Some(after) = days(lifecycle.to_ia) {
+        policies.push(json!({"TransitionToIA": after}));
+    }
+    if let Some(after) = days(lifecycle.to_archive) {
+        policies.push(json!({"TransitionToArchive": after}));
+    }
+    if lifecycle.to_primary == PrimaryTransition::OnFirstAccess {
+        policies.push(json!({"TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}));
+    }
+    policies
+}
+
+fn mount_target(target: &MountTarget, network: &Network) -> Value {
+    json!({
+        "Type": "AWS::EFS::MountTarget",
+        "Properties": {
+            "FileSystemId": {"Ref": filesystem_logical_id(&target.filesystem)},
+            "SubnetId": network.subnet(&target.subnet_id),
+            "SecurityGroups": [{"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}],
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const SPEC: &str = r#"
+[stack]
+name = "demo"
+
+[network]
+vpc_id = "vpc-1"
+subnet_ids = ["subnet-a1", "subnet-b2"]
+node_security_group_ids = ["sg-nodes"]
+allowed_cidrs = ["10.1.0.0/16"]
+
+[filesystems.shared]
+transition_to_ia = "1d"
+transition_to_archive = "90d"
+
+[filesystems.fast-io]
+performance_mode = "maxIO"
+throughput_mode = "provisioned"
+provisioned_throughput_mibps = 64
+protect = false
+"#;
+
+    fn template(text: &str, options: TemplateOptions) -> Result<Value, TemplateError> {
+        let spec = Spec::parse(Path::new("t.toml"), text).unwrap();
+        build(&spec, &BTreeMap::new(), options)
+    }
+
+    #[test]
+    fn logical_ids_come_from_spec_names() {
+        let template = template(SPEC, TemplateOptions::default()).unwrap();
+        let mut ids: Vec<&String> = template["Resources"].as_object().unwrap().keys().collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "FileSystemFastIo",
+                "FileSystemShared",
+                "MountTargetFastIoSubnetA1",
+                "MountTargetFastIoSubnetB2",
+                "MountTargetSharedSubnetA1",
+                "MountTargetSharedSubnetB2",
+                "NfsIngressCidr10x1x0x0x16",
+                "NfsIngressSgNodes",
+                "NfsSecurityGroup",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_protected_file_systems_are_retained() {
+        let template = template(SPEC, TemplateOptions::default()).unwrap();
+        let resources = &template["Resources"];
+        assert_eq!(resources["FileSystemShared"]["DeletionPolicy"], "Retain");
+        assert_eq!(
+            resources["FileSystemShared"]["UpdateReplacePolicy"],
+            "Retain"
+        );
+        assert_eq!(resources["FileSystemFastIo"]["DeletionPolicy"], "Delete");
+    }
+
+    #[test]
+    fn lifecycle_and_throughput_use_efs_names() {
+        let template = template(SPEC, TemplateOptions::default()).unwrap();
+        let shared = &template["Resources"]["FileSystemShared"]["Properties"];
+        assert_eq!(
+            shared["LifecyclePolicies"],
+            json!([{"TransitionToIA": "AFTER_1_DAY"}, {"TransitionToArchive": "AFTER_90_DAYS"}])
+        );
+        let fast = &template["Resources"]["FileSystemFastIo"]["Properties"];
+        assert_eq!(fast["ProvisionedThroughputInMibps"], 64);
+        assert!(fast.get("LifecyclePolicies").is_none());
+    }
+
+    #[test]
+    fn parameterized_network_defaults_to_the_spec() {
+        let options = TemplateOptions { parameterize: true };
+        let template = template(SPEC, options).unwrap();
+        assert_eq!(template["Parameters"]["Subnet2"]["Default"], "subnet-b2");
+        let target = &template["Resources"]["MountTargetSharedSubnet2"]["Properties"];
+        assert_eq!(target["SubnetId"], json!({"Ref": "Subnet2"}));
+    }
+
+    #[test]
+    fn names_that_share_a_logical_id_are_refused() {
+        let text = SPEC.replace("[filesystems.shared]", "[filesystems.fast_io]");
+        let error = template(&text, TemplateOptions::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`fast-io` and `fast_io` would both be FileSystemFastIo"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn one_zone_file_system_without_a_subnet_in_its_zone_is_refused() {
+        let text = SPEC.replace(
+            "transition_to_ia = \"1d\"",
+            "availability_zone = \"us-east-1c\"",
+        );
+        let error = template(&text, TemplateOptions::default()).unwrap_err();
+        assert!(error.to_string().contains("us-east-1c"), "{error}");
+    }
+}
