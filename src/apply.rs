@@ -14,6 +14,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
+use crate::bootstrap::{NodeFileSystem, render_script};
 use crate::cloud::{Cloud, CloudError};
 use crate::model::{Address, AppliedRecord, Resource};
 use crate::plan::{Action, Plan};
@@ -150,6 +151,7 @@ enum Outcome {
 struct Run {
     cloud: Cloud,
     stack: String,
+    spec: crate::spec::Spec,
     ids: Mutex<BTreeMap<Address, String>>,
     options: ApplyOptions,
     slots: Semaphore,
@@ -169,6 +171,7 @@ pub async fn apply(
     let run = Arc::new(Run {
         cloud: cloud.clone(),
         stack: plan.spec.stack.name.clone(),
+        spec: plan.spec.clone(),
         ids: Mutex::new(plan.ids.clone()),
         slots: Semaphore::new(options.parallelism.max(1)),
         options,
@@ -278,6 +281,21 @@ impl Run {
             })
     }
 
+    /// The node bootstrap with the ids the file systems have now (they may be new this apply).
+    fn node_script(&self) -> Result<String, CloudError> {
+        let region = self.cloud.region().unwrap_or_default();
+        let filesystems = self
+            .spec
+            .filesystems
+            .iter()
+            .map(|(name, fs)| {
+                let id = self.id(&Address::FileSystem(name.clone()))?;
+                Ok(NodeFileSystem::efs(name, &id, &region, fs.performance_mode))
+            })
+            .collect::<Result<Vec<_>, CloudError>>()?;
+        Ok(render_script(&self.spec, &filesystems)?)
+    }
+
     fn learn(&self, address: &Address, id: &str) {
         self.ids
             .lock()
@@ -307,6 +325,12 @@ async fn execute(run: &Run, step: &Step) -> Result<Option<String>, CloudError> {
                         .create_mount_target(address, &filesystem, &mt.subnet_id, &group)
                         .await?
                 }
+                Resource::LaunchTemplate(lt) => {
+                    let script = run.node_script()?;
+                    cloud
+                        .create_launch_template(&run.stack, &lt.name, &script)
+                        .await?
+                }
             };
             run.learn(address, &id);
             Ok(Some(id))
@@ -321,6 +345,7 @@ async fn execute(run: &Run, step: &Step) -> Result<Option<String>, CloudError> {
                 Resource::SecurityGroup(_) => cloud.delete_security_group(id).await?,
                 Resource::FileSystem(_) => cloud.delete_filesystem(address, id).await?,
                 Resource::MountTarget(_) => cloud.delete_mount_target(address, id).await?,
+                Resource::LaunchTemplate(_) => cloud.delete_launch_template(id).await?,
             }
             Ok(None)
         }
@@ -361,6 +386,13 @@ async fn update(
             if (&old.tags, old.protect) != (&new.tags, new.protect) {
                 cloud.update_filesystem_tags(address, &id, old, new).await?;
             }
+            Ok(())
+        }
+        (Resource::LaunchTemplate(_), Resource::LaunchTemplate(_)) => {
+            let version = cloud
+                .update_launch_template(&id, &run.node_script()?)
+                .await?;
+            tracing::info!(version, "launch template version is the default now");
             Ok(())
         }
         (Resource::MountTarget(_), Resource::MountTarget(_)) => {
@@ -439,7 +471,7 @@ fn filesystem_of(address: &Address) -> Option<&str> {
         | Address::MountTarget {
             filesystem: name, ..
         } => Some(name),
-        Address::SecurityGroup => None,
+        Address::SecurityGroup | Address::LaunchTemplate => None,
     }
 }
 
@@ -458,6 +490,9 @@ fn must_precede(a: &Step, b: &Step) -> bool {
             a_is_group || (same_fs && matches!(a.address, Address::FileSystem(_)))
         }
         (Op::Create(_), Op::Update { .. }, Address::MountTarget { .. }) => a_is_group,
+        (Op::Create(_), Op::Create(_) | Op::Update { .. }, Address::LaunchTemplate) => {
+            matches!(a.address, Address::FileSystem(_))
+        }
         (Op::Delete(_), Op::Delete(_), Address::FileSystem(_)) => a_is_target && same_fs,
         (Op::Delete(_) | Op::Update { .. }, Op::Delete(_), Address::SecurityGroup) => a_is_target,
         _ => false,

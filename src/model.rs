@@ -30,7 +30,12 @@ pub const NFS_PORT: i32 = 2049;
 pub enum Address {
     SecurityGroup,
     FileSystem(String),
-    MountTarget { filesystem: String, subnet: String },
+    MountTarget {
+        filesystem: String,
+        subnet: String,
+    },
+    /// The launch template that bootstraps swarm nodes (`[nodes]`).
+    LaunchTemplate,
 }
 
 impl fmt::Display for Address {
@@ -41,6 +46,7 @@ impl fmt::Display for Address {
             Self::MountTarget { filesystem, subnet } => {
                 write!(f, "mount_target.{filesystem}.{subnet}")
             }
+            Self::LaunchTemplate => f.write_str("launch_template.nodes"),
         }
     }
 }
@@ -61,8 +67,10 @@ impl TryFrom<String> for Address {
 
 impl Address {
     pub fn parse(text: &str) -> Option<Address> {
-        if text == "security_group.nfs" {
-            return Some(Self::SecurityGroup);
+        match text {
+            "security_group.nfs" => return Some(Self::SecurityGroup),
+            "launch_template.nodes" => return Some(Self::LaunchTemplate),
+            _ => {}
         }
         if let Some(name) = text.strip_prefix("filesystem.") {
             return Some(Self::FileSystem(name.to_owned()));
@@ -146,11 +154,22 @@ pub struct MountTarget {
     pub availability_zone: Option<String>,
 }
 
+/// The node bootstrap, delivered as a launch template's user data. Launch templates cannot be
+/// edited: a change is a new version made the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: Option<String>,
+    pub name: String,
+    /// The node script; `None` until the file systems it names exist.
+    pub user_data: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Resource {
     SecurityGroup(SecurityGroup),
     FileSystem(FileSystem),
     MountTarget(MountTarget),
+    LaunchTemplate(LaunchTemplate),
 }
 
 /// One named attribute for display and JSON; `None` is "known after apply".
@@ -162,6 +181,7 @@ impl Resource {
             Self::SecurityGroup(sg) => sg.id.as_deref(),
             Self::FileSystem(fs) => fs.id.as_deref(),
             Self::MountTarget(mt) => mt.id.as_deref(),
+            Self::LaunchTemplate(lt) => lt.id.as_deref(),
         }
     }
 
@@ -171,6 +191,7 @@ impl Resource {
             Self::SecurityGroup(_) => "AWS::EC2::SecurityGroup",
             Self::FileSystem(_) => "AWS::EFS::FileSystem",
             Self::MountTarget(_) => "AWS::EFS::MountTarget",
+            Self::LaunchTemplate(_) => "AWS::EC2::LaunchTemplate",
         }
     }
 
@@ -186,6 +207,7 @@ impl Resource {
                 "creation_token",
             ],
             Self::MountTarget(_) => &["file_system_id", "subnet_id"],
+            Self::LaunchTemplate(_) => &["name"],
         };
         fixed.contains(&attribute)
     }
@@ -217,6 +239,13 @@ impl Resource {
                 (
                     "security_groups",
                     mt.security_group.as_ref().map(|sg| json!([sg])),
+                ),
+            ]),
+            Self::LaunchTemplate(lt) => attributes.extend([
+                ("name", Some(json!(lt.name))),
+                (
+                    "user_data",
+                    lt.user_data.as_ref().map(|script| json!(script)),
                 ),
             ]),
         }

@@ -11,8 +11,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::{
+    ID_KNOWN_AFTER_APPLY, launch_template_user_data, planned_node_filesystems, render_script,
+};
 use crate::cloud::Observed;
-use crate::model::{Address, AppliedRecord, Desired, Resource};
+use crate::model::{Address, AppliedRecord, Desired, LaunchTemplate, Resource};
 use crate::spec::Spec;
 
 pub use render::{render_json, render_text};
@@ -29,7 +32,7 @@ pub async fn plan(
     if !destroy {
         check_network(spec, &observed)?;
     }
-    let plan = Plan::new(spec, &observed, destroy);
+    let plan = Plan::new(spec, &observed, destroy)?;
     Ok((plan, observed))
 }
 
@@ -128,13 +131,17 @@ const PLAN_FILE_VERSION: u32 = 1;
 
 impl Plan {
     /// Diffs the spec against what refresh found; `destroy` plans the removal of everything.
-    pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Plan {
+    /// Fails only when the node bootstrap cannot be rendered or exceeds the 16 KB of user data.
+    pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Result<Plan, CloudError> {
         let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
+        if let Some(template) = desired_launch_template(spec, observed)? {
+            desired.resources.insert(Address::LaunchTemplate, template);
+        }
         if destroy {
             desired.resources.clear();
         }
         let changes = order(diff(&desired, observed), &spec.network.subnet_ids);
-        Plan {
+        Ok(Plan {
             spec: spec.clone(),
             fingerprint: observed.fingerprint(),
             records: records(&desired, observed),
@@ -146,7 +153,7 @@ impl Plan {
             changes,
             drift: drift(observed),
             sizes: observed.sizes.clone(),
-        }
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -195,6 +202,31 @@ impl Plan {
     }
 }
 
+/// The launch template `[nodes]` asks for, its user data rendered with the file system ids
+/// refresh found; `None` (known after apply) while any of them is still to be created.
+fn desired_launch_template(
+    spec: &Spec,
+    observed: &Observed,
+) -> Result<Option<Resource>, CloudError> {
+    let Some(nodes) = &spec.nodes else {
+        return Ok(None);
+    };
+    let region = observed
+        .region
+        .clone()
+        .or_else(|| spec.stack.region.clone())
+        .unwrap_or_default();
+    let filesystems = planned_node_filesystems(spec, observed, &region);
+    let script = render_script(spec, &filesystems)?;
+    launch_template_user_data(&script)?;
+    let known = filesystems.iter().all(|fs| fs.id != ID_KNOWN_AFTER_APPLY);
+    Ok(Some(Resource::LaunchTemplate(LaunchTemplate {
+        id: None,
+        name: nodes.launch_template_name.clone(),
+        user_data: known.then_some(script),
+    })))
+}
+
 /// Fills in what the desired side can already know from AWS: ids of resources that stay, and
 /// values AWS chose that the spec leaves open (the default KMS key).
 fn resolve(
@@ -218,6 +250,11 @@ fn resolve(
         .map(|(address, resource)| {
             let mut resource = resource.clone();
             match (&mut resource, observed.resources.get(address)) {
+                (Resource::LaunchTemplate(lt), _)
+                    if replaced.iter().any(|a| matches!(a, Address::FileSystem(_))) =>
+                {
+                    lt.user_data = None;
+                }
                 (Resource::MountTarget(mt), _) => {
                     mt.security_group = group.clone();
                     mt.filesystem_id = known_id(&Address::FileSystem(mt.filesystem.clone()));
@@ -342,6 +379,7 @@ fn order(mut changes: Vec<ResourceChange>, subnets: &[String]) -> Vec<ResourceCh
             Address::MountTarget { filesystem, subnet } => {
                 (2, filesystem.clone(), position(subnet), subnet.clone())
             }
+            Address::LaunchTemplate => (3, String::new(), 0, String::new()),
         }
     };
     changes.sort_by(|a, b| {

@@ -52,6 +52,7 @@ fn observed_before(spec: &Spec) -> Observed {
                 mt.filesystem_id = Some("fs-1".into());
                 mt.security_group = Some("sg-stack".into());
             }
+            Resource::LaunchTemplate(_) => unreachable!("the spec has no [nodes]"),
         }
     }
     Observed {
@@ -91,7 +92,7 @@ fn cloud_with(efs: Client) -> Cloud {
 
 fn planned() -> Plan {
     let spec = Spec::parse(Path::new("mocked.toml"), SPEC).unwrap();
-    let plan = Plan::new(&spec, &observed_before(&spec), false);
+    let plan = Plan::new(&spec, &observed_before(&spec), false).unwrap();
     assert_eq!(plan.changes.len(), 1, "{:?}", plan.changes);
     assert_eq!(plan.changes[0].address, Address::FileSystem("data".into()));
     assert_eq!(plan.changes[0].action, Action::Update);

@@ -52,6 +52,9 @@ pub fn build(
             (_, Resource::FileSystem(_)) => {
                 unreachable!("the model keys file systems by their spec name")
             }
+            (_, Resource::LaunchTemplate(_)) => {
+                unreachable!("Desired::from_spec leaves the launch template to the plan")
+            }
         }
     }
     let mut template = Map::new();

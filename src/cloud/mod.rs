@@ -7,6 +7,7 @@
 mod filesystems;
 mod network;
 mod refresh;
+mod templates;
 
 use std::future::Future;
 use std::time::Duration;
@@ -67,6 +68,10 @@ pub enum CloudError {
     },
     #[error("{0}")]
     Network(String),
+    #[error("launch_template.nodes: cannot render the node bootstrap")]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    #[error("launch_template.nodes: user data too large")]
+    UserData(#[from] crate::bootstrap::UserDataTooLarge),
 }
 
 impl CloudError {

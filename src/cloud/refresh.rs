@@ -37,6 +37,9 @@ pub struct Observed {
     /// Node security groups from the spec that exist.
     #[serde(skip)]
     pub node_groups: BTreeSet<String>,
+    /// The region the clients talk to (file system DNS names depend on it).
+    #[serde(skip)]
+    pub region: Option<String>,
 }
 
 impl Observed {
@@ -66,16 +69,22 @@ impl Cloud {
     /// Reads the stack named in `spec` and the network it refers to.
     pub async fn refresh(&self, spec: &Spec) -> Result<Observed, CloudError> {
         let stack = &spec.stack.name;
-        let (filesystems, group, subnets, node_groups) = tokio::try_join!(
+        let (filesystems, group, subnets, node_groups, template) = tokio::try_join!(
             self.stack_filesystems(stack),
             self.stack_security_group(stack),
             self.subnets(&spec.network.subnet_ids),
             self.existing_groups(&spec.network.node_security_group_ids),
+            self.stack_launch_template(stack),
         )?;
         let mut observed = Observed {
             node_groups,
+            region: self.region(),
             ..Observed::default()
         };
+        if let Some(template) = template {
+            let resource = Resource::LaunchTemplate(template);
+            observed.resources.insert(Address::LaunchTemplate, resource);
+        }
         for (subnet, zone, vpc) in subnets {
             observed.subnet_zones.insert(subnet.clone(), zone);
             observed.subnet_vpcs.insert(subnet, vpc);

@@ -147,6 +147,11 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
                 (Some(old), Some(new)) if is_collection(old) && is_collection(new) => {
                     format!("{}{mark}", collection_diff(old, new))
                 }
+                (Some(Value::String(old)), Some(Value::String(new)))
+                    if is_script(old) || is_script(new) =>
+                {
+                    script_diff(old, new)
+                }
                 _ => format!("{} -> {}{mark}", show(&was), show(&new)),
             };
             lines.push(("~", name.to_owned(), value));
@@ -163,6 +168,20 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
         ));
     }
     lines
+}
+
+fn is_script(text: &str) -> bool {
+    text.contains('\n')
+}
+
+/// A long multi-line value (the node bootstrap) as a unified diff with context.
+fn script_diff(old: &str, new: &str) -> String {
+    let diff = crate::bootstrap::user_data_diff(old, new);
+    let body: Vec<String> = diff
+        .lines()
+        .map(|line| format!("          {line}"))
+        .collect();
+    format!("<<EOT\n{}\n        EOT", body.join("\n"))
 }
 
 fn is_collection(value: &Value) -> bool {
@@ -204,6 +223,10 @@ fn collection_diff(old: &Value, new: &Value) -> String {
 fn show(value: &Option<Value>) -> String {
     match value {
         None => "(known after apply)".into(),
+        Some(Value::String(text)) if is_script(text) => {
+            let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())[..6]);
+            format!("(script, {} lines, sha256 {digest}…)", text.lines().count())
+        }
         Some(Value::Object(map)) if map.is_empty() => "{}".into(),
         Some(Value::Object(map)) => {
             let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {v}")).collect();
