@@ -35,6 +35,8 @@ pub enum TemplateError {
         zone: String,
         subnets: Vec<String>,
     },
+    #[error("the node bootstrap for the launch template cannot be rendered")]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
 }
 
 /// A failed CloudFormation deployment or deletion, with what a user needs to act on it.

@@ -18,6 +18,8 @@ use crate::spec::{PrimaryTransition, Spec, ThroughputMode, Transition};
 
 /// The logical id of the security group in front of every mount target.
 pub const SECURITY_GROUP_ID: &str = "NfsSecurityGroup";
+/// The logical id of the launch template that bootstraps the nodes (`[nodes]`).
+pub const LAUNCH_TEMPLATE_ID: &str = "NodeLaunchTemplate";
 /// The parameter that holds the VPC with `--parameterize`.
 pub const VPC_PARAMETER: &str = "VpcId";
 
@@ -56,6 +58,9 @@ pub fn build(
                 unreachable!("Desired::from_spec leaves the launch template to the plan")
             }
         }
+    }
+    if let Some(nodes) = &spec.nodes {
+        sections.add_launch_template(spec, &nodes.launch_template_name)?;
     }
     let mut template = Map::new();
     template.insert("AWSTemplateFormatVersion".into(), json!("2010-09-09"));
@@ -110,6 +115,40 @@ impl Sections {
         let logical = mount_target_logical_id(&target.filesystem, network, target);
         self.resources
             .insert(logical, mount_target(target, network));
+    }
+
+    /// The node bootstrap as user data; the file system ids are `Fn::Sub` variables bound to
+    /// the file systems' `Ref`, so nodes learn them when the stack creates them.
+    fn add_launch_template(&mut self, spec: &Spec, name: &str) -> Result<(), TemplateError> {
+        let script = crate::bootstrap::render_cloudformation_script(spec)?;
+        let variables: Map<String, Value> = script
+            .variables
+            .iter()
+            .map(|(variable, fs)| (variable.clone(), json!({"Ref": filesystem_logical_id(fs)})))
+            .collect();
+        let stack = &spec.stack.name;
+        let address = Address::LaunchTemplate.to_string();
+        let resource = json!({
+            "Type": "AWS::EC2::LaunchTemplate",
+            "Properties": {
+                "LaunchTemplateName": name,
+                "LaunchTemplateData": {
+                    "UserData": {"Fn::Base64": {"Fn::Sub": [script.body, variables]}}
+                },
+                "TagSpecifications": [{
+                    "ResourceType": "launch-template",
+                    "Tags": tags(&[(STACK_TAG, stack), (RESOURCE_TAG, &address)]),
+                }],
+            }
+        });
+        self.resources.insert(LAUNCH_TEMPLATE_ID.into(), resource);
+        let description = format!("launch template {name} that bootstraps the swarm nodes");
+        self.add_output(
+            LAUNCH_TEMPLATE_ID,
+            &description,
+            json!({"Ref": LAUNCH_TEMPLATE_ID}),
+        );
+        Ok(())
     }
 
     /// `<logical id>Id`, exported as `<stack>-<logical id>Id` so other stacks can import it.
