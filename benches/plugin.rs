@@ -1,4 +1,4 @@
-//! Volume plugin benchmark: `cargo bench --bench plugin` (release build, real Docker
+//! Volume plugin benchmark: `scripts/bench-plugin.sh` (release plugin binary, real Docker
 //! engine, hostpath backend). Prints the figures recorded in docs/benchmarks.md.
 //!
 //! - `docker volume create` + `docker run --rm -v VOL:/d IMAGE true`, cloudstor against
@@ -85,15 +85,46 @@ fn concurrent_mount_unmount(node: &TestPlugin, scale: &Scale) {
     for name in &names {
         node.ok("/VolumeDriver.Create", &json!({ "Name": name }).to_string());
     }
-    let barrier = std::sync::Barrier::new(scale.clients);
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+    let (mut alone, _) = mount_unmount_pairs(node, &names[..1], scale.pairs_per_client);
+    println!(
+        "| Mount+Unmount pair, 1 client, {} pairs | p50 {} / p99 {} | (service time) |",
+        scale.pairs_per_client,
+        ms(percentile(&mut alone, 50)),
+        ms(percentile(&mut alone, 99))
+    );
+    let (mut latencies, plugin_cpu) = mount_unmount_pairs(node, &names, scale.pairs_per_client);
+    let count = latencies.len();
+    let p50 = percentile(&mut latencies, 50);
+    let p99 = percentile(&mut latencies, 99);
+    println!(
+        "| Mount+Unmount pair, {} concurrent clients, {count} pairs | p50 {} / p99 **{}** | p99 < 5 ms |",
+        scale.clients,
+        ms(p50),
+        ms(p99)
+    );
+    println!(
+        "| plugin CPU per pair under that load (utime + stime) | {} | |",
+        ms(plugin_cpu / count as u32)
+    );
+}
+
+/// Each name is one client thread doing `pairs` Mount+Unmount pairs on it, all started
+/// together. Returns every pair's latency and the plugin's CPU time spent meanwhile.
+fn mount_unmount_pairs(
+    node: &TestPlugin,
+    names: &[String],
+    pairs: usize,
+) -> (Vec<Duration>, Duration) {
+    let cpu_before = process_cpu(node.pid());
+    let barrier = std::sync::Barrier::new(names.len());
+    let latencies: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = names
             .iter()
             .map(|name| {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     barrier.wait();
-                    (0..scale.pairs_per_client)
+                    (0..pairs)
                         .map(|pair| {
                             let body = json!({ "Name": name, "ID": format!("{name}-{pair}") });
                             let started = Instant::now();
@@ -110,15 +141,17 @@ fn concurrent_mount_unmount(node: &TestPlugin, scale: &Scale) {
             .flat_map(|w| w.join().unwrap())
             .collect()
     });
-    let count = latencies.len();
-    let p50 = percentile(&mut latencies, 50);
-    let p99 = percentile(&mut latencies, 99);
-    println!(
-        "| Mount+Unmount pair, {} concurrent clients, {count} pairs | p50 {} / p99 **{}** | p99 < 5 ms |",
-        scale.clients,
-        ms(p50),
-        ms(p99)
-    );
+    (latencies, process_cpu(node.pid()) - cpu_before)
+}
+
+/// User + system CPU time of a process so far, from `/proc/PID/stat` (in clock ticks of
+/// 10 ms, so only meaningful over thousands of requests).
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_command = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_command.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
 }
 
 fn list_and_memory(node: &TestPlugin, scale: &Scale) {

@@ -19,5 +19,7 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "==> cargo clippy for the plugin alone (--no-default-features: no AWS SDK)"
+cargo clippy --no-default-features --lib --bin cloudstor-plugin --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --quiet

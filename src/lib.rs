@@ -20,13 +20,20 @@
 //! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
+//! The provisioner modules need the default `aws` feature; `plugin`, `cost`, `spec` and
+//! `model` build without it, which keeps the node's plugin binary free of the AWS SDK.
 
+#[cfg(feature = "aws")]
 pub mod apply;
+#[cfg(feature = "aws")]
 pub mod bootstrap;
+#[cfg(feature = "aws")]
 pub mod cfn;
+#[cfg(feature = "aws")]
 pub mod cloud;
 pub mod cost;
 pub mod model;
+#[cfg(feature = "aws")]
 pub mod plan;
 pub mod plugin;
 pub mod spec;

@@ -137,7 +137,12 @@ fn static_plugin_binary() -> &'static Path {
         }
         let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static-plugin");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--bin", "cloudstor-plugin"])
+            .args([
+                "build",
+                "--no-default-features",
+                "--bin",
+                "cloudstor-plugin",
+            ])
             .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
             .arg(&target_dir)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")

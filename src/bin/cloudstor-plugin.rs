@@ -27,11 +27,24 @@ enum LogFormat {
     Json,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// File-system calls run on blocking threads. When NFS stalls, each stuck call keeps its
+/// thread; the bound keeps a long stall from piling up tokio's default of 512 threads, while
+/// requests past it still get their timeout `Err` on time.
+const MAX_BLOCKING_THREADS: usize = 64;
+
+fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match run(cli).await {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(error) => Err(anyhow::Error::new(error).context("cannot start the async runtime")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -39,6 +52,21 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc gives each thread that allocates its own heap arena, up to eight per core, and keeps
+/// what it freed; with a pool of blocking threads that multiplied the daemon's resident memory
+/// (36.8 MB against 14 MB with two arenas after listing 10,000 volumes).
+#[cfg(target_env = "gnu")]
+fn limit_malloc_arenas() {
+    const MALLOC_ARENAS: i32 = 2;
+    // SAFETY: called first thing in main, before any other thread exists or allocates.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn limit_malloc_arenas() {}
 
 fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()

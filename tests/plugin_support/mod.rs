@@ -97,7 +97,7 @@ impl TestPlugin {
             .append(true)
             .open(self.dir.path().join("plugin.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cloudstor-plugin"))
+        let child = Command::new(plugin_binary())
             .arg("--config")
             .arg(&self.config_path)
             .env("RUST_LOG", "info")
@@ -165,6 +165,14 @@ impl Drop for TestPlugin {
         self.kill9();
         let _ = std::fs::remove_file(&self.socket);
     }
+}
+
+/// The plugin under test: `CLOUDSTOR_PLUGIN_BIN` when set (`scripts/bench-plugin.sh` points it
+/// at an optimised build), else the binary cargo built alongside these tests.
+fn plugin_binary() -> PathBuf {
+    std::env::var_os("CLOUDSTOR_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cloudstor-plugin")))
 }
 
 pub fn call(socket: &Path, endpoint: &str, body: &str) -> (u16, Value) {

@@ -11,6 +11,11 @@ use cloudstor::plugin::store::Store;
 use cloudstor::plugin::{PluginConfig, lease, trash};
 use serde_json::json;
 
+/// Manage the plugin's volumes on this node: list them, inspect one, restore or purge removed ones.
+///
+/// Works straight on the shared file systems named in the plugin config, so it answers for the
+/// whole cluster and needs no running plugin. `docker volume rm` never deletes data: it moves the
+/// volume to the trash, kept for the configured retention (7 days by default).
 #[derive(clap::Args)]
 pub struct Args {
     /// The plugin configuration that names the file systems.
@@ -24,6 +29,7 @@ pub struct Args {
 enum VolumeCommand {
     /// List volumes; with --trash, removed volumes waiting to be purged.
     Ls {
+        /// Removed volumes, with the ID `restore` and `purge` take, instead of live ones.
         #[arg(long)]
         trash: bool,
         /// One JSON document instead of a table.

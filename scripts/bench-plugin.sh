@@ -1,0 +1,10 @@
+#!/bin/sh
+# Volume plugin figures for docs/benchmarks.md: the plugin optimised (release, built without
+# the AWS SDK so it takes about a minute), the benchmark client in the dev profile (an
+# optimised AWS SDK, which the test crate links, takes over half an hour to build here).
+# Needs the Docker engine and busybox-static (scripts/test.sh installs it).
+set -eu
+cd "$(dirname "$0")/.."
+cargo build --release --no-default-features --bin cloudstor-plugin --target-dir target/release-plugin
+CLOUDSTOR_PLUGIN_BIN="$PWD/target/release-plugin/release/cloudstor-plugin" \
+    cargo bench --profile dev --bench plugin -- "$@"
