@@ -1,8 +1,11 @@
-//! An apply cut short by failing AWS calls (injected with an SDK interceptor) is finished by a
-//! second apply, which creates nothing twice. Against moto through the library.
+//! An apply cut short by failing AWS calls (injected with an SDK interceptor) or by a real
+//! SIGINT to the binary is finished by a second apply, which creates nothing twice. Against
+//! moto.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,7 +20,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use cloudstor::apply::{ApplyError, ApplyOptions, Progress};
 use cloudstor::cloud::Cloud;
 use cloudstor::spec::Spec;
-use common::{Moto, network};
+use common::{Moto, network, write_spec};
 
 /// Fails calls of one operation, either before they reach AWS or after AWS carried them out
 /// (the response is lost, as when a process dies mid-call).
@@ -203,4 +206,69 @@ async fn interrupt_flag_stops_new_operations_and_a_rerun_converges() {
     );
     apply(&cloud, &spec).await.unwrap();
     assert_eq!(census(&moto).await.len(), 2);
+}
+
+/// Ctrl-C for real: SIGINT to `cloudstor apply` as soon as its first resource is created. It
+/// finishes what is running, starts nothing more, says so and exits 1; the second apply
+/// creates the rest and nothing twice.
+#[tokio::test]
+async fn sigint_to_the_binary_mid_apply_then_a_rerun_converges() {
+    let moto = Moto::start();
+    let network = network(&moto.sdk_config().await).await;
+    let filesystems: String = (0..8)
+        .map(|i| format!("[filesystems.fs{i}]\nprotect = false\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "s.toml",
+        &network.spec("sigint", 3, &filesystems),
+    );
+    let spec = spec.to_str().unwrap();
+    let args = ["apply", "-f", spec, "--auto-approve", "--parallelism", "1"];
+    let mut child = moto
+        .cloudstor_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Creation complete") {
+        let read = stdout.read_line(&mut seen).unwrap();
+        assert!(read > 0, "apply ended before creating anything: {seen}");
+    }
+    // SAFETY: kill(2) on our own child's pid, which has not been waited for yet.
+    let sent = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    stdout.read_to_string(&mut seen).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}\n{stderr}");
+    assert!(stderr.contains("apply interrupted"), "{stderr}");
+    let partial = census(&moto).await;
+    let mount_targets: usize = partial.iter().map(|(_, targets)| targets).sum();
+    assert!(
+        partial.len() < 8 || mount_targets < 24,
+        "the interrupt stopped the apply early: {partial:?}"
+    );
+
+    let rerun = moto.cloudstor(&args);
+    assert!(rerun.status.success(), "{rerun:?}");
+    let converged = census(&moto).await;
+    assert_eq!(
+        converged.len(),
+        8,
+        "one file system per name: {converged:?}"
+    );
+    assert!(
+        converged.iter().all(|(_, targets)| *targets == 3),
+        "{converged:?}"
+    );
 }

@@ -61,16 +61,23 @@ impl Moto {
 
     /// The `cloudstor` binary, pointed at this server through the standard AWS variables.
     pub fn cloudstor(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+        self.cloudstor_command(args)
+            .output()
+            .expect("cloudstor runs")
+    }
+
+    /// The same, to be spawned by a test that watches its output as it runs.
+    pub fn cloudstor_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cloudstor"));
+        command
             .args(args)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", REGION)
             .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("cloudstor runs")
+            .stdin(Stdio::null());
+        command
     }
 }
 
