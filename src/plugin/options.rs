@@ -7,24 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Every option a volume accepts; unknown keys are refused with this list.
 pub const VALID_OPTIONS: [&str; 5] = ["perfmode", "uid", "gid", "mode", "access"];
 
-/// Which EFS performance mode the volume's file system must have.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PerformanceMode {
-    #[default]
-    #[serde(rename = "generalPurpose")]
-    GeneralPurpose,
-    #[serde(rename = "maxIO")]
-    MaxIo,
-}
-
-impl PerformanceMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::GeneralPurpose => "generalPurpose",
-            Self::MaxIo => "maxIO",
-        }
-    }
-}
+/// Which EFS performance mode the volume's file system must have: the spec's own type, so the
+/// plugin config that bootstrap writes and the plugin that reads it cannot disagree.
+pub use crate::spec::PerformanceMode;
 
 /// Whether nodes may mount the volume at the same time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
