@@ -308,7 +308,11 @@ fn sigterm_leaves_mounts_and_state_in_place() {
     assert!(status.success(), "{status}");
     assert!(!a.socket.exists(), "socket removed on SIGTERM");
     assert!(Path::new(mounted["Mountpoint"].as_str().unwrap()).is_dir());
-    assert!(a.state_dir().join("mounts/kept.json").exists());
+    let journal = std::fs::read_to_string(a.state_dir().join("mounts.journal")).unwrap();
+    assert!(
+        journal.contains(r#""volume":"kept","id":"c1""#),
+        "{journal}"
+    );
     a.restart();
     let got = a.ok("/VolumeDriver.Get", &name_body("kept"));
     assert_eq!(got["Volume"]["Status"]["mounts_on_this_node"], 1);

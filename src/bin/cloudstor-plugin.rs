@@ -27,10 +27,15 @@ enum LogFormat {
     Json,
 }
 
-/// File-system calls run on blocking threads. When NFS stalls, each stuck call keeps its
-/// thread; the bound keeps a long stall from piling up tokio's default of 512 threads, while
-/// requests past it still get their timeout `Err` on time.
-const MAX_BLOCKING_THREADS: usize = 64;
+/// File-system calls run on a few blocking threads: twice the cores, at least four. They are
+/// short, and idle threads beyond that only add wake-ups (8 threads on 2 cores cost half as
+/// much again CPU per Mount as 4; docs/benchmarks.md). When NFS stalls, each stuck call keeps
+/// its thread and later calls queue, but every request still gets its timeout `Err` on time,
+/// and a call that timed out while queued is dropped unrun.
+fn blocking_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    (2 * cores).max(4)
+}
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .max_blocking_threads(blocking_threads())
         .build();
     let result = match runtime {
         Ok(runtime) => runtime.block_on(run(cli)),

@@ -2,7 +2,7 @@
 //! before anything touches a disk, file-system work runs under time limits, and calls for
 //! one volume are serialised on this node.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub struct Driver {
     mounter: Mounter,
     refs: MountRefs,
     locks: Mutex<HashMap<VolumeName, Arc<tokio::sync::Mutex<()>>>>,
+    /// Volumes whose lease this node released; their files are deleted at the next renewal
+    /// round unless mounted again by then (see `lease`).
+    released: Mutex<HashSet<VolumeName>>,
 }
 
 impl Driver {
@@ -44,6 +47,7 @@ impl Driver {
             mounter: Mounter::new(&config.mount_root, config.mount_timeout),
             refs,
             locks: Mutex::new(HashMap::new()),
+            released: Mutex::new(HashSet::new()),
             config,
         })
     }
@@ -246,6 +250,7 @@ impl Driver {
     }
 
     async fn renew_leases(&self) {
+        self.remove_released_leases().await;
         for name in self.refs.mounted_volumes() {
             let _lock = self.lock(&name).await;
             if self.refs.count(&name) == 0 {
@@ -280,15 +285,43 @@ impl Driver {
         }
     }
 
+    /// Marks this node's lease expired, wherever the volume lives; no metadata read needed.
     async fn release_lease(&self, name: &VolumeName) -> Result<(), Error> {
         self.ready().await?;
         let node = self.config.node_id.clone();
         let lookup = name.clone();
-        self.blocking("lease release", move |store| match store.find(&lookup)? {
-            Some(volume) => lease::release(&volume.leases_dir(), &node),
-            None => Ok(()),
+        self.blocking("lease release", move |store| {
+            store
+                .candidate_dirs(&lookup)
+                .try_for_each(|dir| lease::release(&dir.join(LEASES_DIR), &node))
         })
-        .await
+        .await?;
+        self.released
+            .lock()
+            .expect("released leases")
+            .insert(name.clone());
+        Ok(())
+    }
+
+    async fn remove_released_leases(&self) {
+        let released = std::mem::take(&mut *self.released.lock().expect("released leases"));
+        for name in released {
+            let _lock = self.lock(&name).await;
+            if self.refs.count(&name) > 0 {
+                continue;
+            }
+            let node = self.config.node_id.clone();
+            let removed = self
+                .blocking("released lease removal", move |store| {
+                    store
+                        .candidate_dirs(&name)
+                        .try_for_each(|dir| lease::remove_released(&dir.join(LEASES_DIR), &node))
+                })
+                .await;
+            if let Err(err) = removed {
+                warn!(error = %err, "cannot remove a released lease; it stays, expired");
+            }
+        }
     }
 
     async fn ready(&self) -> Result<(), Error> {

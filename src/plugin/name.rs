@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Longest accepted name. A trashed volume's directory is `<name>@<millis>`, which must still
 /// fit the 255-byte file-name limit of every file system we sit on.
 pub const MAX_NAME_LEN: usize = 200;
@@ -26,7 +28,9 @@ pub enum NameError {
 }
 
 /// A name that is safe to use as one path component and that Docker itself would accept.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Deserialising checks it the same way, so a name read back from disk is as safe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct VolumeName(String);
 
 impl VolumeName {
@@ -58,6 +62,20 @@ impl VolumeName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for VolumeName {
+    type Error = NameError;
+
+    fn try_from(raw: String) -> Result<Self, NameError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<VolumeName> for String {
+    fn from(name: VolumeName) -> Self {
+        name.0
     }
 }
 

@@ -85,16 +85,29 @@ pub struct Volume {
 
 impl Volume {
     pub fn load(dir: &Path) -> Result<Self, Error> {
+        Self::load_if_present(dir)?.ok_or_else(|| {
+            let path = dir.join(META_FILE);
+            Error::io("cannot read", &path)(ErrorKind::NotFound.into())
+        })
+    }
+
+    /// `None` when the directory holds no volume. Reads without a stat first: Mount runs this
+    /// on every call, and on NFS each extra call is a round trip.
+    fn load_if_present(dir: &Path) -> Result<Option<Self>, Error> {
         let path = dir.join(META_FILE);
-        let bytes = std::fs::read(&path).map_err(Error::io("cannot read", &path))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(Error::io("cannot read", &path)(err)),
+        };
         let meta = serde_json::from_slice(&bytes).map_err(|err| Error::Metadata {
             path,
             message: err.to_string(),
         })?;
-        Ok(Self {
+        Ok(Some(Self {
             meta,
             dir: dir.to_path_buf(),
-        })
+        }))
     }
 
     /// The directory Docker bind-mounts into containers.
@@ -154,15 +167,20 @@ impl Store {
     }
 
     pub fn find(&self, name: &VolumeName) -> Result<Option<Volume>, Error> {
-        for root in self.roots.iter() {
-            let dir = root.volumes_dir().join(name.as_str());
-            match std::fs::metadata(dir.join(META_FILE)) {
-                Ok(_) => return Volume::load(&dir).map(Some),
-                Err(err) if err.kind() == ErrorKind::NotFound => continue,
-                Err(err) => return Err(Error::io("cannot stat", dir)(err)),
+        for dir in self.candidate_dirs(name) {
+            if let Some(volume) = Volume::load_if_present(&dir)? {
+                return Ok(Some(volume));
             }
         }
         Ok(None)
+    }
+
+    /// Where a volume of this name would live on each file system; at most one holds it.
+    pub fn candidate_dirs(&self, name: &VolumeName) -> impl Iterator<Item = PathBuf> + '_ {
+        let name = name.as_str().to_string();
+        self.roots
+            .iter()
+            .map(move |root| root.volumes_dir().join(&name))
     }
 
     /// Creates the volume, or accepts it as it is when it already exists with the same
