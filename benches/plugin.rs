@@ -9,6 +9,7 @@
 //! - `List` with 10,000 volumes, and the plugin's resident memory afterwards.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a small smoke run.
+//! Arguments `docker`, `mount` and `list` pick sections; none means all.
 
 #[path = "../tests/plugin_support/mod.rs"]
 mod plugin_support;
@@ -51,9 +52,24 @@ fn main() {
     let node = TestPlugin::start(shared.path(), "bench-node", "");
     println!("| measurement | result | target |");
     println!("|---|---|---|");
-    docker_create_and_run(&node, &scale);
-    concurrent_mount_unmount(&node, &scale);
-    list_and_memory(&node, &scale);
+    if wanted("docker") {
+        docker_create_and_run(&node, &scale);
+    }
+    if wanted("mount") {
+        concurrent_mount_unmount(&node, &scale);
+    }
+    if wanted("list") {
+        list_and_memory(&node, &scale);
+    }
+}
+
+/// Whether the command line asks for this section (or for none in particular).
+fn wanted(section: &str) -> bool {
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    sections.is_empty() || sections.iter().any(|arg| arg == section)
 }
 
 fn docker_create_and_run(node: &TestPlugin, scale: &Scale) {

@@ -5,6 +5,10 @@
 # Needs the Docker engine and busybox-static (scripts/test.sh installs it).
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --no-default-features --bin cloudstor-plugin --target-dir target/release-plugin
-CLOUDSTOR_PLUGIN_BIN="$PWD/target/release-plugin/release/cloudstor-plugin" \
-    cargo bench --profile dev --bench plugin -- "$@"
+# Arguments pick sections (docker, mount, list); CLOUDSTOR_PLUGIN_BIN set beforehand measures
+# another build instead, e.g. an older commit's, side by side with this one.
+if [ -z "${CLOUDSTOR_PLUGIN_BIN:-}" ]; then
+    cargo build --release --no-default-features --bin cloudstor-plugin --target-dir target/release-plugin
+    CLOUDSTOR_PLUGIN_BIN="$PWD/target/release-plugin/release/cloudstor-plugin"
+fi
+CLOUDSTOR_PLUGIN_BIN="$CLOUDSTOR_PLUGIN_BIN" cargo bench --profile dev --bench plugin -- "$@"
