@@ -13,7 +13,6 @@
 //! - [`trash`]: removed volumes, kept for the retention period.
 //! - [`name`], [`options`], [`protocol`]: what Docker sends and how it is checked.
 
-pub mod atomic_file;
 pub mod clock;
 pub mod config;
 pub mod deadline;

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic_file;
+use tracing::warn;
+
 use super::error::Error;
 use super::name::VolumeName;
 
@@ -141,7 +142,11 @@ impl MountRefs {
         apply(&mut state.table, change);
         let live: usize = state.table.values().map(BTreeSet::len).sum();
         if state.lines >= MIN_LINES_BEFORE_COMPACTION && state.lines > 4 * live {
-            (state.journal, state.lines) = rewrite(&self.path, &state.table)?;
+            // The change is recorded either way; a failed rewrite leaves the old journal whole.
+            match rewrite(&self.path, &state.table) {
+                Ok(rewritten) => (state.journal, state.lines) = rewritten,
+                Err(err) => warn!(error = %err, "cannot compact the mount journal; appending on"),
+            }
         }
         Ok(())
     }
@@ -181,8 +186,9 @@ fn replay(path: &Path, text: &str) -> Result<Table, Error> {
     Ok(table)
 }
 
-/// Replaces the journal with one line per live mount (temp file + rename, so a crash leaves
-/// the old or the new journal) and opens it for appending.
+/// Replaces the journal with one line per live mount and returns it open for appending. The
+/// temp file is opened before the rename, so on any failure the old journal and its handle
+/// stay as they were, and a crash leaves the old or the new journal.
 fn rewrite(path: &Path, table: &Table) -> Result<(File, usize), Error> {
     let mut text = Vec::new();
     let mut lines = 0;
@@ -197,11 +203,17 @@ fn rewrite(path: &Path, table: &Table) -> Result<(File, usize), Error> {
             lines += 1;
         }
     }
-    atomic_file::write(path, &text).map_err(Error::io("cannot write", path))?;
-    let journal = File::options()
+    let temp = path.with_extension("journal.tmp");
+    let _ = std::fs::remove_file(&temp);
+    let mut journal = File::options()
         .append(true)
-        .open(path)
-        .map_err(Error::io("cannot open", path))?;
+        .create_new(true)
+        .open(&temp)
+        .map_err(Error::io("cannot create", &temp))?;
+    journal
+        .write_all(&text)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(Error::io("cannot write", path))?;
     Ok((journal, lines))
 }
 
@@ -277,8 +289,9 @@ mod tests {
             journal.lines().count() < MIN_LINES_BEFORE_COMPACTION,
             "not compacted"
         );
+        refs.add(&v1, "after").unwrap();
         let reloaded = MountRefs::load(state.path()).unwrap();
-        assert_eq!(reloaded.count(&v1), 1);
-        assert_eq!(reloaded.remove(&v1, "kept").unwrap(), Some(0));
+        assert_eq!(reloaded.count(&v1), 2, "a mount after compaction was lost");
+        assert_eq!(reloaded.remove(&v1, "kept").unwrap(), Some(1));
     }
 }
