@@ -3,7 +3,7 @@
 //! one volume are serialised on this node.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -285,17 +285,10 @@ impl Driver {
         }
     }
 
-    /// Marks this node's lease expired, wherever the volume lives; no metadata read needed.
     async fn release_lease(&self, name: &VolumeName) -> Result<(), Error> {
         self.ready().await?;
-        let node = self.config.node_id.clone();
-        let lookup = name.clone();
-        self.blocking("lease release", move |store| {
-            store
-                .candidate_dirs(&lookup)
-                .try_for_each(|dir| lease::release(&dir.join(LEASES_DIR), &node))
-        })
-        .await?;
+        self.on_own_lease("lease release", name, lease::release)
+            .await?;
         self.released
             .lock()
             .expect("released leases")
@@ -310,18 +303,31 @@ impl Driver {
             if self.refs.count(&name) > 0 {
                 continue;
             }
-            let node = self.config.node_id.clone();
             let removed = self
-                .blocking("released lease removal", move |store| {
-                    store
-                        .candidate_dirs(&name)
-                        .try_for_each(|dir| lease::remove_released(&dir.join(LEASES_DIR), &node))
-                })
+                .on_own_lease("released lease removal", &name, lease::remove_released)
                 .await;
             if let Err(err) = removed {
                 warn!(error = %err, "cannot remove a released lease; it stays, expired");
             }
         }
+    }
+
+    /// Applies `change` to this node's lease file of the volume, wherever the volume lives,
+    /// without reading its metadata.
+    async fn on_own_lease(
+        &self,
+        what: &str,
+        name: &VolumeName,
+        change: fn(&Path, &str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let node = self.config.node_id.clone();
+        let name = name.clone();
+        self.blocking(what, move |store| {
+            store
+                .candidate_dirs(&name)
+                .try_for_each(|dir| change(&dir.join(LEASES_DIR), &node))
+        })
+        .await
     }
 
     async fn ready(&self) -> Result<(), Error> {

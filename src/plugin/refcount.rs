@@ -28,6 +28,10 @@ const JOURNAL_FILE: &str = "mounts.journal";
 /// Compaction waits for at least this many lines, so a handful of mounts never triggers it.
 const MIN_LINES_BEFORE_COMPACTION: usize = 4096;
 
+/// The journal is compacted once it is this many times its length after the last compaction,
+/// which keeps the rewrite's cost a small share of the appends in between.
+const GROWTH_BEFORE_COMPACTION: usize = 4;
+
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Change {
@@ -47,6 +51,7 @@ struct State {
     table: Table,
     journal: File,
     lines: usize,
+    compact_at: usize,
 }
 
 impl MountRefs {
@@ -60,12 +65,14 @@ impl MountRefs {
             Err(err) => return Err(Error::io("cannot read", &path)(err)),
         };
         let (journal, lines) = rewrite(&path, &table)?;
+        let compact_at = compaction_threshold(lines);
         Ok(Self {
             path,
             state: Mutex::new(State {
                 table,
                 journal,
                 lines,
+                compact_at,
             }),
         })
     }
@@ -140,16 +147,20 @@ impl MountRefs {
             .map_err(Error::io("cannot write", &self.path))?;
         state.lines += 1;
         apply(&mut state.table, change);
-        let live: usize = state.table.values().map(BTreeSet::len).sum();
-        if state.lines >= MIN_LINES_BEFORE_COMPACTION && state.lines > 4 * live {
+        if state.lines >= state.compact_at {
             // The change is recorded either way; a failed rewrite leaves the old journal whole.
             match rewrite(&self.path, &state.table) {
                 Ok(rewritten) => (state.journal, state.lines) = rewritten,
                 Err(err) => warn!(error = %err, "cannot compact the mount journal; appending on"),
             }
+            state.compact_at = compaction_threshold(state.lines);
         }
         Ok(())
     }
+}
+
+fn compaction_threshold(lines: usize) -> usize {
+    (GROWTH_BEFORE_COMPACTION * lines).max(MIN_LINES_BEFORE_COMPACTION)
 }
 
 fn apply(table: &mut Table, change: &Change) {
