@@ -172,8 +172,16 @@ fn another_node_cannot_remove_or_single_mount_what_a_container_uses() {
 #[test]
 fn plugin_killed_and_restarted_under_a_running_container_stays_correct() {
     let shared = tempfile::tempdir().unwrap();
-    let mut a = TestPlugin::start(shared.path(), "node-a", "lease_ttl_secs = 2");
-    let b = TestPlugin::start(shared.path(), "node-b", "lease_ttl_secs = 2");
+    let mut a = TestPlugin::start(
+        shared.path(),
+        "node-a",
+        "lease_ttl_secs = 2\ndocker_socket = \"/var/run/docker.sock\"",
+    );
+    let b = TestPlugin::start(
+        shared.path(),
+        "node-b",
+        "lease_ttl_secs = 2\ndocker_socket = \"/var/run/docker.sock\"",
+    );
     let image = busybox_image();
     let volume = unique("durable");
     let container = unique("app");

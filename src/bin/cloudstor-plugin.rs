@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use cloudstor::plugin::{PluginConfig, lane};
 
 /// Docker volume plugin for cloudstor: volumes on shared file systems (AWS EFS) that follow
 /// their tasks between swarm nodes.
@@ -27,28 +28,13 @@ enum LogFormat {
     Json,
 }
 
-/// File-system calls run on a few blocking threads: twice the cores, at least four. They are
-/// short, and idle threads beyond that only add wake-ups (8 threads on 2 cores cost half as
-/// much again CPU per Mount as 4; docs/benchmarks.md). When NFS stalls, each stuck call keeps
-/// its thread and later calls queue, but every request still gets its timeout `Err` on time,
-/// and a call that timed out while queued is dropped unrun.
-fn blocking_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    (2 * cores).max(4)
-}
-
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(blocking_threads())
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run(cli)),
-        Err(error) => Err(anyhow::Error::new(error).context("cannot start the async runtime")),
-    };
+    let result = PluginConfig::load(&cli.config)
+        .map_err(anyhow::Error::new)
+        .and_then(run);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -87,9 +73,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cloudstor::plugin::PluginConfig::load(&cli.config)?;
-    cloudstor::plugin::serve(config)
-        .await
+/// Each file system has its own lane of blocking threads (`cloudstor::plugin::lane`); the
+/// pool holds all lanes and one more for questions to Docker, so a stalled file system can
+/// never take another's threads.
+fn run(config: PluginConfig) -> anyhow::Result<()> {
+    let threads = lane::default_width() * config.filesystems.len() + 1;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(threads)
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(cloudstor::plugin::serve(config))
         .context("cloudstor-plugin stopped")
 }

@@ -51,7 +51,12 @@ pub struct PluginConfig {
     pub state_dir: PathBuf,
     pub mount_root: PathBuf,
     pub node_id: String,
+    /// How long a node's leases stand after its plugin last renewed its heartbeat.
     pub lease_ttl: Duration,
+    /// How long they stand after a SIGTERM while containers still use volumes (an upgrade).
+    pub restart_grace: Duration,
+    /// The Docker engine's API, asked at start which mounts still have containers.
+    pub docker_socket: PathBuf,
     pub trash_retention: Duration,
     pub operation_timeout: Duration,
     pub mount_timeout: Duration,
@@ -66,6 +71,8 @@ struct RawConfig {
     mount_root: Option<PathBuf>,
     node_id: Option<String>,
     lease_ttl_secs: Option<u64>,
+    restart_grace_secs: Option<u64>,
+    docker_socket: Option<PathBuf>,
     trash_retention_days: Option<u64>,
     operation_timeout_secs: Option<u64>,
     mount_timeout_secs: Option<u64>,
@@ -136,6 +143,10 @@ impl PluginConfig {
                 .unwrap_or_else(|| "/var/lib/cloudstor/mnt".into()),
             node_id,
             lease_ttl: Duration::from_secs(raw.lease_ttl_secs.unwrap_or(60).max(1)),
+            restart_grace: Duration::from_secs(raw.restart_grace_secs.unwrap_or(900)),
+            docker_socket: raw
+                .docker_socket
+                .unwrap_or_else(|| super::docker::DEFAULT_SOCKET.into()),
             trash_retention: Duration::from_secs(raw.trash_retention_days.unwrap_or(7) * 86_400),
             operation_timeout,
             mount_timeout,

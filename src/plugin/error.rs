@@ -38,6 +38,8 @@ pub enum Error {
          it can be mounted here once that node unmounts it or its lease expires"
     )]
     SingleNodeBusy { volume: String, node: String },
+    #[error("volume {volume} cannot be mounted here: {reason}")]
+    Conflict { volume: String, reason: String },
     #[error("{what} did not finish within {secs} s; the shared file system may be unreachable")]
     Timeout { what: String, secs: u64 },
     #[error("{what} {path}: {source}")]
@@ -57,6 +59,51 @@ pub enum Error {
     },
     #[error("another plugin is already serving on {path}; stop it or choose another socket")]
     SocketInUse { path: PathBuf },
+    #[error(
+        "file system {filesystem}: {path} does not exist, so it is not mounted or was moved; \
+         nothing was created. Mount the shared file system there (or fix `path` in the plugin config)"
+    )]
+    StoreMissing { filesystem: String, path: PathBuf },
+    #[error(
+        "file system {filesystem}: {path} holds the store of file system {found}, not this one; \
+         nothing was written. Check the mount and the [[filesystems]] ids in the plugin config"
+    )]
+    WrongStore {
+        filesystem: String,
+        path: PathBuf,
+        found: String,
+    },
+    #[error(
+        "file system {filesystem}: {path} is not empty ({entry}) and has no cloudstor store marker; \
+         nothing was written. Point the config at an empty directory or at the right mount"
+    )]
+    NotAStore {
+        filesystem: String,
+        path: PathBuf,
+        entry: String,
+    },
+    #[error("file system {filesystem} at {path} is not a live NFS mount of {server}: {found}")]
+    NotMounted {
+        filesystem: String,
+        path: PathBuf,
+        server: String,
+        found: String,
+    },
+    #[error(
+        "file system(s) {filesystems} did not answer, so volume {volume} cannot be looked up \
+         there; try again when the file system is back"
+    )]
+    Unavailable { volume: String, filesystems: String },
+    #[error("{what} was abandoned: the caller had already been told it timed out")]
+    Abandoned { what: String },
+    #[error(
+        "mount ID of {len} bytes for volume {volume} is longer than the {max} a mount ID can be"
+    )]
+    MountIdTooLong {
+        volume: String,
+        len: usize,
+        max: usize,
+    },
     #[error("no trashed volume {id}; `cloudstor volume ls --trash` lists them")]
     TrashNotFound { id: String },
     #[error("cannot restore {id}: a volume named {volume} exists again; remove or rename it first")]

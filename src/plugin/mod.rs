@@ -5,19 +5,26 @@
 //!
 //! - [`config`]: the plugin's TOML configuration.
 //! - [`server`]: HTTP over the Unix socket, one handler per protocol endpoint.
-//! - [`driver`]: what each call does; the only place that combines the parts below.
+//! - [`driver`]: what each call does, and the start-up checks, heartbeats and lease
+//!   settling that keep it right across restarts; the only place that combines the parts below.
+//! - [`lane`]: one bounded lane of blocking threads per file system, each call under a
+//!   deadline, so a stalled NFS server neither hangs Docker nor slows other file systems.
 //! - [`store`]: volumes and their metadata on the shared file systems.
 //! - [`mounter`]: EFS mounts (argv, time limits, the kernel's mount table).
 //! - [`refcount`]: which Docker mount IDs hold which volume on this node, persisted.
-//! - [`lease`]: which nodes hold a volume, visible to every node.
+//! - [`lease`]: which nodes hold a volume, and each node's heartbeat, visible to every node.
+//! - [`docker`]: which volumes the engine's running containers use, to reconcile [`refcount`].
 //! - [`trash`]: removed volumes, kept for the retention period.
+//! - [`admin`]: what `cloudstor volume release` asks of the running plugin.
 //! - [`name`], [`options`], [`protocol`]: what Docker sends and how it is checked.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
-pub mod deadline;
+pub mod docker;
 pub mod driver;
 pub mod error;
+pub mod lane;
 pub mod lease;
 pub mod mounter;
 pub mod name;

@@ -5,10 +5,10 @@
 //! system root is never unmounted by Docker's Unmount, so Unmount can't hang on a dead
 //! NFS server; on restart the kernel's mount table says what is already mounted.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::config::{Backend, FilesystemConfig};
@@ -35,14 +35,35 @@ pub fn efs_mount_argv(dns_name: &str, extra_options: Option<&str>, target: &Path
     ]
 }
 
-/// Whether `/proc/self/mountinfo` text lists `target` as a mount point (field 5, with the
-/// kernel's octal escapes for space, tab, newline and backslash).
-pub fn is_mount_point(mountinfo: &str, target: &Path) -> bool {
+/// What the kernel has mounted at a mount point: file system type and source.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MountedAt {
+    pub fstype: String,
+    pub source: String,
+}
+
+/// The topmost mount at `target` in `/proc/self/mountinfo` text (mount point is field 5,
+/// with the kernel's octal escapes; type and source follow the ` - ` separator).
+pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<MountedAt> {
     let target = target.to_string_lossy();
     mountinfo
         .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|field| unescape_mountinfo(field) == target)
+        .filter(|line| line.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&target))
+        .filter_map(|line| {
+            let (_, tail) = line.split_once(" - ")?;
+            let mut fields = tail.split(' ');
+            Some(MountedAt {
+                fstype: fields.next()?.to_string(),
+                source: unescape_mountinfo(fields.next()?),
+            })
+        })
+        .next_back()
+}
+
+impl MountedAt {
+    fn is_nfs_from(&self, dns_name: &str) -> bool {
+        self.fstype.starts_with("nfs") && self.source == format!("{dns_name}:/")
+    }
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -80,9 +101,9 @@ pub async fn run_with_timeout(argv: &[OsString], limit: Duration) -> Result<(), 
 pub struct Mounter {
     mount_root: PathBuf,
     limit: Duration,
-    mounted: Mutex<HashSet<String>>,
-    /// Serialises mount attempts so two requests never mount the same file system twice.
-    mounting: tokio::sync::Mutex<()>,
+    /// One lock per file system, so two requests never mount the same one twice and a
+    /// hanging mount of one never delays another's.
+    mounting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Mounter {
@@ -90,19 +111,14 @@ impl Mounter {
         Self {
             mount_root: mount_root.to_path_buf(),
             limit,
-            mounted: Mutex::new(HashSet::new()),
-            mounting: tokio::sync::Mutex::new(()),
+            mounting: Mutex::new(HashMap::new()),
         }
     }
 
-    pub async fn ensure_all(&self, filesystems: &[FilesystemConfig]) -> Result<(), Error> {
-        for fs in filesystems {
-            self.ensure(fs).await?;
-        }
-        Ok(())
-    }
-
-    /// Mounts an EFS file system unless the kernel already has it mounted.
+    /// Makes sure an EFS file system is mounted from its own server before anything touches
+    /// it: checked against the kernel's mount table on every call (a local read), because
+    /// an unmount behind the plugin's back leaves an empty local directory where volumes
+    /// would otherwise be rebuilt on the node's own disk.
     pub async fn ensure(&self, fs: &FilesystemConfig) -> Result<(), Error> {
         let Backend::Efs {
             dns_name,
@@ -111,32 +127,45 @@ impl Mounter {
         else {
             return Ok(());
         };
-        if self.is_known_mounted(&fs.id) {
+        let target = self.mount_root.join(&fs.id);
+        if self.check(fs, dns_name, &target)? {
             return Ok(());
         }
-        let _guard = self.mounting.lock().await;
-        let target = self.mount_root.join(&fs.id);
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        if !is_mount_point(&mountinfo, &target) {
-            std::fs::create_dir_all(&target).map_err(Error::io("cannot create", &target))?;
-            let argv = efs_mount_argv(dns_name, mount_options.as_deref(), &target);
-            run_with_timeout(&argv, self.limit)
-                .await
-                .map_err(|message| Error::Mount {
-                    filesystem: fs.id.clone(),
-                    message,
-                })?;
-            tracing::info!(filesystem = %fs.id, target = %target.display(), "mounted EFS file system");
+        let lock = self.lock_for(&fs.id);
+        let _guard = lock.lock().await;
+        if self.check(fs, dns_name, &target)? {
+            return Ok(());
         }
-        self.mounted
-            .lock()
-            .expect("mounted set lock")
-            .insert(fs.id.clone());
+        std::fs::create_dir_all(&target).map_err(Error::io("cannot create", &target))?;
+        let argv = efs_mount_argv(dns_name, mount_options.as_deref(), &target);
+        run_with_timeout(&argv, self.limit)
+            .await
+            .map_err(|message| Error::Mount {
+                filesystem: fs.id.clone(),
+                message,
+            })?;
+        tracing::info!(filesystem = %fs.id, target = %target.display(), "mounted EFS file system");
         Ok(())
     }
 
-    fn is_known_mounted(&self, id: &str) -> bool {
-        self.mounted.lock().expect("mounted set lock").contains(id)
+    /// `Ok(true)` when mounted from `dns_name`, `Ok(false)` when nothing is mounted there.
+    fn check(&self, fs: &FilesystemConfig, dns_name: &str, target: &Path) -> Result<bool, Error> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        match mounted_at(&mountinfo, target) {
+            None => Ok(false),
+            Some(mounted) if mounted.is_nfs_from(dns_name) => Ok(true),
+            Some(mounted) => Err(Error::NotMounted {
+                filesystem: fs.id.clone(),
+                path: target.to_path_buf(),
+                server: dns_name.to_string(),
+                found: format!("{} from {}", mounted.fstype, mounted.source),
+            }),
+        }
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.mounting.lock().expect("mount locks");
+        locks.entry(id.to_string()).or_default().clone()
     }
 }
 
@@ -176,15 +205,13 @@ mod tests {
 97 22 0:50 / /var/lib/cloudstor/mnt/fs-1 rw shared:50 - nfs4 fs-1.efs:/ rw,vers=4.1
 98 22 0:51 / /mnt/with\\040space rw - tmpfs tmpfs rw
 ";
-        assert!(is_mount_point(
-            mountinfo,
-            Path::new("/var/lib/cloudstor/mnt/fs-1")
-        ));
-        assert!(is_mount_point(mountinfo, Path::new("/mnt/with space")));
-        assert!(!is_mount_point(
-            mountinfo,
-            Path::new("/var/lib/cloudstor/mnt")
-        ));
+        let efs = mounted_at(mountinfo, Path::new("/var/lib/cloudstor/mnt/fs-1")).unwrap();
+        assert!(efs.is_nfs_from("fs-1.efs"));
+        assert!(!efs.is_nfs_from("fs-2.efs"));
+        let spaced = mounted_at(mountinfo, Path::new("/mnt/with space")).unwrap();
+        assert_eq!(spaced.fstype, "tmpfs");
+        assert!(!spaced.is_nfs_from("tmpfs"));
+        assert!(mounted_at(mountinfo, Path::new("/var/lib/cloudstor/mnt")).is_none());
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 /// Every endpoint this plugin answers, for the "unknown endpoint" message.
-pub const ENDPOINTS: [&str; 9] = [
+pub const ENDPOINTS: [&str; 10] = [
     "/Plugin.Activate",
     "/VolumeDriver.Create",
     "/VolumeDriver.Remove",
@@ -18,7 +18,28 @@ pub const ENDPOINTS: [&str; 9] = [
     "/VolumeDriver.Get",
     "/VolumeDriver.List",
     "/VolumeDriver.Capabilities",
+    "/Cloudstor.Release",
 ];
+
+/// `cloudstor volume release`: the operator's way to drop mounts whose containers are gone.
+/// Not part of Docker's protocol; only root reaches the socket.
+#[derive(Debug, Deserialize)]
+pub struct ReleaseRequest {
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// One mount ID, or every mount of the volume on this node when absent.
+    #[serde(rename = "ID", default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReleaseResponse {
+    #[serde(default)]
+    pub released: usize,
+    #[serde(default)]
+    pub err: String,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -111,7 +111,7 @@ impl MountRefs {
         Ok(Some(remaining))
     }
 
-    /// Drops every mount of a volume that no longer exists.
+    /// Drops every mount of a volume (released by an operator).
     pub fn forget_volume(&self, volume: &VolumeName) -> Result<(), Error> {
         let mut state = self.state.lock().expect("mount table lock");
         if !state.table.contains_key(volume) {
@@ -134,6 +134,16 @@ impl MountRefs {
     pub fn mounted_volumes(&self) -> Vec<VolumeName> {
         let state = self.state.lock().expect("mount table lock");
         state.table.keys().cloned().collect()
+    }
+
+    /// Every volume with its mount IDs.
+    pub fn mounts(&self) -> HashMap<VolumeName, BTreeSet<String>> {
+        self.state.lock().expect("mount table lock").table.clone()
+    }
+
+    pub fn ids(&self, volume: &VolumeName) -> BTreeSet<String> {
+        let state = self.state.lock().expect("mount table lock");
+        state.table.get(volume).cloned().unwrap_or_default()
     }
 
     /// Writes the change to the journal, then applies it: a change that did not reach the

@@ -23,7 +23,8 @@ use super::driver::Driver;
 use super::error::Error;
 use super::protocol::{
     ActivateResponse, Capabilities, CapabilitiesResponse, CreateRequest, ENDPOINTS, ErrResponse,
-    GetResponse, ListResponse, MountRequest, MountpointResponse, NameRequest, VolumeInfo,
+    GetResponse, ListResponse, MountRequest, MountpointResponse, NameRequest, ReleaseRequest,
+    ReleaseResponse, VolumeInfo,
 };
 
 /// Docker abandons a plugin call after 30 s; answer, even if only with an error, before.
@@ -45,11 +46,12 @@ pub async fn serve(config: PluginConfig) -> Result<(), Error> {
         node = %config.node_id,
         "cloudstor-plugin serving"
     );
-    let served = axum::serve(listener, router(driver))
+    let served = axum::serve(listener, router(driver.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     maintenance.abort();
     let _ = std::fs::remove_file(&config.socket);
+    driver.shut_down().await;
     served.map_err(Error::io("serving failed on", &config.socket))?;
     info!("stopped; mounts left in place");
     Ok(())
@@ -66,6 +68,7 @@ pub fn router(driver: Arc<Driver>) -> Router {
         .route("/VolumeDriver.Get", post(get))
         .route("/VolumeDriver.List", post(list))
         .route("/VolumeDriver.Capabilities", post(capabilities))
+        .route("/Cloudstor.Release", post(release))
         .fallback(unknown_endpoint)
         .with_state(driver)
 }
@@ -133,6 +136,15 @@ async fn unmount(State(driver): Shared, body: Bytes) -> Result<Response, BadRequ
     let request: MountRequest = parse("/VolumeDriver.Unmount", &body)?;
     let done = within_budget(driver.unmount(&request.name, &request.id)).await;
     Ok(reply(done.map(|()| no_error())))
+}
+
+async fn release(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+    let request: ReleaseRequest = parse("/Cloudstor.Release", &body)?;
+    let released = within_budget(driver.release(&request.name, request.id.as_deref())).await;
+    Ok(reply(released.map(|released| ReleaseResponse {
+        released,
+        err: String::new(),
+    })))
 }
 
 async fn path(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {

@@ -6,10 +6,16 @@
 //! ```text
 //! volumes/<name>/volume.json     metadata (name, file system, options, created at/by)
 //! volumes/<name>/data/           what containers see
-//! volumes/<name>/leases/<node>.json
+//! volumes/<name>/leases/<node>.lease
+//! nodes/<node>.alive             heartbeats (see `lease`)
 //! trash/<name>@<millis>/         removed volumes (see `trash`)
 //! .staging/                      volumes being built; renamed into volumes/ when complete
+//! .cloudstor-store.json          the marker: which file system this is
 //! ```
+//!
+//! The marker is how a node knows it is looking at the right store before it writes: an EFS
+//! file system that is not mounted leaves an empty local directory, and a moved share leaves
+//! nothing, and in neither case may a volume be rebuilt on the node's own disk.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -22,13 +28,16 @@ use serde::{Deserialize, Serialize};
 use super::clock::unix_now;
 use super::config::{Backend, FilesystemConfig, PluginConfig};
 use super::error::Error;
+use super::lane::Commit;
+use super::lease::{LEASES_DIR, NODES_DIR};
 use super::name::VolumeName;
 use super::options::{PerformanceMode, VolumeOptions};
 
 const META_FILE: &str = "volume.json";
 const DATA_DIR: &str = "data";
-/// Inside a volume (and a trash entry): one lease file per node.
-pub const LEASES_DIR: &str = "leases";
+const MARKER_FILE: &str = ".cloudstor-store.json";
+/// What a store written by a plugin before markers existed holds; such a store is adopted.
+const STORE_DIRS: [&str; 4] = ["volumes", "trash", ".staging", NODES_DIR];
 
 static STAGING_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -66,6 +75,143 @@ impl FsRoot {
     pub fn staging_dir(&self) -> PathBuf {
         self.path.join(".staging")
     }
+
+    /// Checks that this is the store of file system `id` before anything writes to it. An
+    /// empty directory (a new file system) or a store from before markers gets its marker
+    /// now; a missing directory, a foreign one or another file system's store is an error.
+    pub fn verify(&self) -> Result<(), Error> {
+        let marker = self.path.join(MARKER_FILE);
+        match std::fs::read(&marker) {
+            Ok(bytes) => self.check_marker(&marker, &bytes),
+            Err(err) if err.kind() == ErrorKind::NotFound => self.initialise(),
+            Err(err) => Err(Error::io("cannot read", marker)(err)),
+        }
+    }
+
+    fn check_marker(&self, marker: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let found: StoreMarker = serde_json::from_slice(bytes).map_err(|err| Error::Metadata {
+            path: marker.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        if found.filesystem == self.id {
+            return Ok(());
+        }
+        Err(Error::WrongStore {
+            filesystem: self.id.clone(),
+            path: self.path.clone(),
+            found: found.filesystem,
+        })
+    }
+
+    fn initialise(&self) -> Result<(), Error> {
+        let entries: Vec<String> = match std::fs::read_dir(&self.path) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                return Err(Error::StoreMissing {
+                    filesystem: self.id.clone(),
+                    path: self.path.clone(),
+                });
+            }
+            Err(err) => return Err(Error::io("cannot read", &self.path)(err)),
+        };
+        let foreign = entries
+            .iter()
+            .find(|name| !STORE_DIRS.contains(&name.as_str()) && !name.starts_with(MARKER_FILE));
+        if let Some(foreign) = foreign {
+            return Err(Error::NotAStore {
+                filesystem: self.id.clone(),
+                path: self.path.clone(),
+                entry: foreign.clone(),
+            });
+        }
+        self.write_marker()
+    }
+
+    /// Written beside and renamed into place, so another node never reads half a marker.
+    fn write_marker(&self) -> Result<(), Error> {
+        let marker = self.path.join(MARKER_FILE);
+        let temporary = self.path.join(format!(
+            "{MARKER_FILE}.{}.{}",
+            std::process::id(),
+            STAGING_SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let json = serde_json::to_vec_pretty(&StoreMarker {
+            filesystem: self.id.clone(),
+        })
+        .expect("marker serialises");
+        std::fs::write(&temporary, json)
+            .and_then(|()| std::fs::rename(&temporary, &marker))
+            .map_err(|err| {
+                let _ = std::fs::remove_file(&temporary);
+                Error::io("cannot write store marker", marker)(err)
+            })?;
+        tracing::info!(filesystem = %self.id, path = %self.path.display(), "initialised the volume store");
+        Ok(())
+    }
+
+    /// The volume called `name` on this file system, if there is one.
+    pub fn load(&self, name: &VolumeName) -> Result<Option<Volume>, Error> {
+        Volume::load_if_present(&self.volumes_dir().join(name.as_str()))
+    }
+
+    /// Builds a new volume in `.staging/` and renames it into `volumes/`, unless `commit`
+    /// says the caller gave up first. A volume of that name already here (another node won
+    /// the race) is accepted when its options match.
+    pub fn create(
+        &self,
+        name: &VolumeName,
+        requested: Option<&VolumeOptions>,
+        node: &str,
+        commit: &Commit,
+    ) -> Result<Volume, Error> {
+        let meta = VolumeMeta {
+            name: name.to_string(),
+            filesystem: self.id.clone(),
+            options: requested.cloned().unwrap_or_default(),
+            created_at: unix_now(),
+            created_by: node.to_string(),
+        };
+        let staging = build_staged(self, &meta, node)?;
+        let target = self.volumes_dir().join(name.as_str());
+        let renamed = self.commit_staged(&staging, &target, commit);
+        if !matches!(renamed, Ok(true)) {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        match renamed {
+            Ok(true) => Ok(Volume { meta, dir: target }),
+            Ok(false) => same_options(Volume::load(&target)?, requested),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `Ok(false)` when a volume of that name appeared meanwhile.
+    fn commit_staged(&self, staging: &Path, target: &Path, commit: &Commit) -> Result<bool, Error> {
+        let volumes_dir = self.volumes_dir();
+        std::fs::create_dir_all(&volumes_dir).map_err(Error::io("cannot create", &volumes_dir))?;
+        commit.enter().map_err(|_| Error::Abandoned {
+            what: format!("creation of {}", target.display()),
+        })?;
+        match std::fs::rename(staging, target) {
+            Ok(()) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(Error::io("cannot create volume directory", target)(err)),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoreMarker {
+    filesystem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,10 +302,18 @@ impl Store {
     /// The first file system with the wanted performance mode; general purpose volumes fall
     /// back to the first file system when no generalPurpose one is configured.
     pub fn root_for(&self, mode: PerformanceMode) -> Result<&FsRoot, Error> {
-        let exact = self.roots.iter().find(|root| root.performance_mode == mode);
+        Ok(&self.roots[self.index_for(mode)?])
+    }
+
+    /// Like [`Store::root_for`], as a position in [`Store::roots`].
+    pub fn index_for(&self, mode: PerformanceMode) -> Result<usize, Error> {
+        let exact = self
+            .roots
+            .iter()
+            .position(|root| root.performance_mode == mode);
         match (exact, mode) {
-            (Some(root), _) => Ok(root),
-            (None, PerformanceMode::GeneralPurpose) if !self.roots.is_empty() => Ok(&self.roots[0]),
+            (Some(index), _) => Ok(index),
+            (None, PerformanceMode::GeneralPurpose) if !self.roots.is_empty() => Ok(0),
             (None, mode) => Err(Error::NoFilesystem {
                 mode: mode.as_str(),
             }),
@@ -183,9 +337,10 @@ impl Store {
             .map(move |root| root.volumes_dir().join(&name))
     }
 
-    /// Creates the volume, or accepts it as it is when it already exists with the same
-    /// options (Swarm calls Create on every node). `requested` is `None` when Docker passed
-    /// no options at all, which accepts an existing volume whatever its options.
+    /// Creates the volume on the file system its options ask for, or accepts it as it is
+    /// when it already exists with the same options (Swarm calls Create on every node).
+    /// `requested` is `None` when Docker passed no options at all, which accepts an existing
+    /// volume whatever its options. Without a deadline: the plugin goes through its lanes.
     pub fn create(
         &self,
         name: &VolumeName,
@@ -195,61 +350,47 @@ impl Store {
         if let Some(existing) = self.find(name)? {
             return same_options(existing, requested);
         }
-        let options = requested.cloned().unwrap_or_default();
-        let root = self.root_for(options.perfmode)?;
-        let meta = VolumeMeta {
-            name: name.to_string(),
-            filesystem: root.id.clone(),
-            options,
-            created_at: unix_now(),
-            created_by: node.to_string(),
-        };
-        let staging = build_staged(root, &meta, node)?;
-        let volumes_dir = root.volumes_dir();
-        std::fs::create_dir_all(&volumes_dir).map_err(Error::io("cannot create", &volumes_dir))?;
-        let target = volumes_dir.join(name.as_str());
-        let renamed = std::fs::rename(&staging, &target);
-        if renamed.is_err() {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        match renamed {
-            Ok(()) => Ok(Volume { meta, dir: target }),
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
-                ) =>
-            {
-                same_options(Volume::load(&target)?, requested)
-            }
-            Err(err) => Err(Error::io("cannot create volume directory", target)(err)),
-        }
+        let perfmode = requested
+            .map(|options| options.perfmode)
+            .unwrap_or_default();
+        let root = self.root_for(perfmode)?;
+        root.verify()?;
+        root.create(name, requested, node, &Commit::unbounded())
     }
 
-    /// Names and mountpoints of every volume, from directory listings alone (no metadata
-    /// reads), so listing 10,000 volumes stays fast.
+    /// Names and mountpoints of every volume on every file system, sorted.
     pub fn list(&self) -> Result<Vec<(VolumeName, PathBuf)>, Error> {
         let mut volumes = Vec::new();
         for root in self.roots.iter() {
-            let dir = root.volumes_dir();
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == ErrorKind::NotFound => continue,
-                Err(err) => return Err(Error::io("cannot list", dir)(err)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(Error::io("cannot list", &dir))?;
-                if let Ok(name) = VolumeName::parse(&entry.file_name().to_string_lossy()) {
-                    volumes.push((name, entry.path().join(DATA_DIR)));
-                }
-            }
+            volumes.extend(root.list()?);
         }
         volumes.sort();
         Ok(volumes)
     }
 }
 
-fn same_options(existing: Volume, requested: Option<&VolumeOptions>) -> Result<Volume, Error> {
+impl FsRoot {
+    /// Names and mountpoints of this file system's volumes, from its directory listing
+    /// alone (no metadata reads), so listing 10,000 volumes stays fast.
+    pub fn list(&self) -> Result<Vec<(VolumeName, PathBuf)>, Error> {
+        let dir = self.volumes_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(Error::io("cannot list", dir)(err)),
+        };
+        let mut volumes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Error::io("cannot list", &dir))?;
+            if let Ok(name) = VolumeName::parse(&entry.file_name().to_string_lossy()) {
+                volumes.push((name, entry.path().join(DATA_DIR)));
+            }
+        }
+        Ok(volumes)
+    }
+}
+
+pub fn same_options(existing: Volume, requested: Option<&VolumeOptions>) -> Result<Volume, Error> {
     match requested {
         Some(requested) if *requested != existing.meta.options => Err(Error::OptionsConflict {
             volume: existing.meta.name.clone(),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{unix_now, unix_now_millis};
 use super::error::Error;
+use super::lease;
 use super::store::{FsRoot, Store, Volume};
 
 const REMOVAL_FILE: &str = "removal.json";
@@ -174,11 +175,15 @@ pub fn purge(store: &Store, id: &str) -> Result<TrashEntry, Error> {
     Ok(entry)
 }
 
-/// Deletes every trashed volume older than `retention`; returns what it deleted.
+/// Deletes every trashed volume older than `retention` that no node holds (a node whose
+/// plugin was away when the volume was removed restores it); returns what it deleted.
 pub fn purge_expired(store: &Store, retention: Duration) -> Result<Vec<TrashEntry>, Error> {
     let cutoff = unix_now().saturating_sub(retention.as_secs());
     let mut purged = Vec::new();
     for entry in list(store)?.into_iter().filter(|e| e.removed_at < cutoff) {
+        if !lease::holders(&entry.dir)?.is_empty() {
+            continue;
+        }
         std::fs::remove_dir_all(&entry.dir).map_err(Error::io("cannot purge", &entry.dir))?;
         purged.push(entry);
     }

@@ -39,6 +39,7 @@ pub struct TestPlugin {
 
 impl TestPlugin {
     /// Starts a plugin over `shared` (a hostpath file system) with extra top-level config.
+    /// It reconciles with the real Docker engine only when `extra_config` sets `docker_socket`.
     pub fn start(shared: &Path, node_id: &str, extra_config: &str) -> Self {
         let fs = format!(
             "[[filesystems]]\nid = \"shared\"\nbackend = \"hostpath\"\npath = \"{}\"\n",
@@ -50,8 +51,18 @@ impl TestPlugin {
     pub fn start_with_filesystems(node_id: &str, extra_config: &str, filesystems: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = PathBuf::from(format!("/run/docker/plugins/{}.sock", unique("cloudstor")));
+        // Only tests that drive real containers let the plugin reconcile with the real engine;
+        // elsewhere its mounts come from test calls, which no container backs.
+        let docker_socket = if extra_config.contains("docker_socket") {
+            String::new()
+        } else {
+            format!(
+                "docker_socket = \"{}\"\n",
+                dir.path().join("no-docker.sock").display()
+            )
+        };
         let config = format!(
-            "socket = \"{}\"\nstate_dir = \"{}\"\nmount_root = \"{}\"\nnode_id = \"{node_id}\"\n{extra_config}\n{filesystems}",
+            "socket = \"{}\"\nstate_dir = \"{}\"\nmount_root = \"{}\"\nnode_id = \"{node_id}\"\n{docker_socket}{extra_config}\n{filesystems}",
             socket.display(),
             dir.path().join("state").display(),
             dir.path().join("mnt").display(),

@@ -1,5 +1,6 @@
-//! `cloudstor volume ls|inspect|restore|purge`: admin of plugin volumes on a node, straight
-//! on the shared file systems named in the plugin config (no plugin call needed).
+//! `cloudstor volume ls|inspect|restore|release|purge`: admin of plugin volumes on a node,
+//! straight on the shared file systems named in the plugin config; only `release` asks the
+//! running plugin, which owns the mount journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,13 +9,13 @@ use anyhow::Context;
 use cloudstor::plugin::clock::rfc3339;
 use cloudstor::plugin::name::VolumeName;
 use cloudstor::plugin::store::Store;
-use cloudstor::plugin::{PluginConfig, lease, trash};
+use cloudstor::plugin::{PluginConfig, admin, lease, trash};
 use serde_json::json;
 
-/// Manage the plugin's volumes on this node: list them, inspect one, restore or purge removed ones.
+/// Manage the plugin's volumes on this node: list, inspect, restore or purge removed ones, release mounts.
 ///
 /// Works straight on the shared file systems named in the plugin config, so it answers for the
-/// whole cluster and needs no running plugin. `docker volume rm` never deletes data: it moves the
+/// whole cluster and needs no running plugin (except `release`). `docker volume rm` never deletes data: it moves the
 /// volume to the trash, kept for the configured retention (7 days by default).
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,6 +41,20 @@ enum VolumeCommand {
     Inspect { name: String },
     /// Put a removed volume back under its name (ID from `ls --trash`).
     Restore { id: String },
+    /// Drop this node's mounts of a volume whose containers are gone (removed while the
+    /// plugin was down), so its lease is released and other nodes may remove it.
+    ///
+    /// Asks the plugin running on this node. The plugin also does this by itself at start,
+    /// for every mount no running container has; use this when Docker could not be asked.
+    Release {
+        name: String,
+        /// Only this Docker mount ID (default: every mount of the volume on this node).
+        #[arg(long)]
+        mount_id: Option<String>,
+        /// Release without asking.
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Delete removed volumes for good: the given IDs, or every one past retention.
     Purge {
         #[arg(required_unless_present = "expired")]
@@ -59,6 +74,24 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
         VolumeCommand::Restore { id } => {
             let volume = trash::restore(&store, &id)?;
             println!("restored {} to {}", volume.meta.name, volume.dir.display());
+        }
+        VolumeCommand::Release {
+            name,
+            mount_id,
+            auto_approve,
+        } => {
+            if !auto_approve {
+                let which = mount_id
+                    .as_deref()
+                    .map_or("every mount".into(), |id| format!("mount {id}"));
+                println!(
+                    "Releasing {which} of volume {name} on this node tells the plugin no container here uses it.\n\
+                     If one still does, another node may then remove the volume under it."
+                );
+                super::confirm(&format!("release {which} of volume {name}"))?;
+            }
+            let released = admin::release(&config.socket, &name, mount_id.as_deref())?;
+            println!("released {released} mount(s) of {name}");
         }
         VolumeCommand::Purge { ids, expired } => {
             let purged = if expired {
@@ -122,7 +155,7 @@ fn inspect(store: &Store, raw_name: &str) -> anyhow::Result<()> {
     let volume = store
         .find(&name)?
         .with_context(|| format!("no volume named {name}; `cloudstor volume ls` lists them"))?;
-    let holders = lease::holders(&volume.leases_dir())?;
+    let holders = lease::holders(&volume.dir)?;
     let report = json!({
         "name": volume.meta.name,
         "filesystem": volume.meta.filesystem,
