@@ -7,9 +7,12 @@
 //!   its own volume (as each container start is); p50 and p99, over kept-alive connections
 //!   (as Docker's plugin client reuses them) and with a new connection per call.
 //! - `List` with 10,000 volumes, and the plugin's resident memory afterwards.
+//! - `stall`: with one file system stalled (calls stuck on it fill its lane), List, Get and
+//!   Mount+Unmount of volumes on another file system; p50 and p99.
+//! - `restart`: from starting the plugin again to its heartbeat being renewed; median.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a small smoke run.
-//! Arguments `docker`, `mount` and `list` pick sections; none means all.
+//! Arguments `docker`, `mount`, `list`, `stall` and `restart` pick sections; none means all.
 
 #[path = "../tests/plugin_support/mod.rs"]
 mod plugin_support;
@@ -27,6 +30,8 @@ struct Scale {
     pairs_per_client: usize,
     volumes_for_list: usize,
     list_calls: usize,
+    stalled_calls: usize,
+    restarts: usize,
 }
 
 const FULL: Scale = Scale {
@@ -35,6 +40,8 @@ const FULL: Scale = Scale {
     pairs_per_client: 1000,
     volumes_for_list: 10_000,
     list_calls: 20,
+    stalled_calls: 500,
+    restarts: 20,
 };
 
 const SMOKE: Scale = Scale {
@@ -43,6 +50,8 @@ const SMOKE: Scale = Scale {
     pairs_per_client: 5,
     volumes_for_list: 50,
     list_calls: 2,
+    stalled_calls: 5,
+    restarts: 2,
 };
 
 fn main() {
@@ -61,6 +70,112 @@ fn main() {
     if wanted("list") {
         list_and_memory(&node, &scale);
     }
+    if wanted("stall") {
+        calls_beside_a_stalled_file_system(&scale);
+    }
+    if wanted("restart") {
+        restart_to_renewed_heartbeat(&scale);
+    }
+}
+
+/// File system X stalls the way a dead NFS server does: opening a file blocks (a FIFO with
+/// no writer), and calls for X pile up until they fill its lane and time out.
+fn calls_beside_a_stalled_file_system(scale: &Scale) {
+    let (x, y) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let filesystems = format!(
+        "[[filesystems]]\nid = \"fs-x\"\nbackend = \"hostpath\"\npath = \"{}\"\n\
+         [[filesystems]]\nid = \"fs-y\"\nperformance_mode = \"maxIO\"\nbackend = \"hostpath\"\npath = \"{}\"\n",
+        x.path().display(),
+        y.path().display()
+    );
+    let node = TestPlugin::start_with_filesystems(
+        "bench-node",
+        "operation_timeout_secs = 1",
+        &filesystems,
+    );
+    node.ok(
+        "/VolumeDriver.Create",
+        &json!({ "Name": "on-x" }).to_string(),
+    );
+    let on_y = json!({ "Name": "on-y", "Opts": { "perfmode": "maxio" } }).to_string();
+    node.ok("/VolumeDriver.Create", &on_y);
+    let fifo = x.path().join("volumes/on-x/volume.json");
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| node.err("/VolumeDriver.Get", &json!({ "Name": "on-x" }).to_string()));
+        }
+    });
+    let get = json!({ "Name": "on-y" }).to_string();
+    let mount = json!({ "Name": "on-y", "ID": "bench" }).to_string();
+    let mut timings = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..scale.stalled_calls {
+        let calls: [&dyn Fn(); 3] = [
+            &|| drop(node.ok("/VolumeDriver.List", "{}")),
+            &|| drop(node.ok("/VolumeDriver.Get", &get)),
+            &|| {
+                node.ok("/VolumeDriver.Mount", &mount);
+                node.ok("/VolumeDriver.Unmount", &mount);
+            },
+        ];
+        for (call, timings) in calls.iter().zip(timings.iter_mut()) {
+            let started = Instant::now();
+            call();
+            timings.push(started.elapsed());
+        }
+    }
+    for (what, mut runs) in ["List", "Get", "Mount+Unmount"].into_iter().zip(timings) {
+        println!(
+            "| {what} on file system Y while X is stalled, {} calls | p50 {} / p99 **{}** | p99 < 50 ms |",
+            scale.stalled_calls,
+            ms(percentile(&mut runs, 50)),
+            ms(percentile(&mut runs, 99))
+        );
+    }
+    let _unblock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo);
+}
+
+/// The plugin is stopped with a volume in use (its heartbeat then stands for the restart
+/// grace) and started again; measured until the heartbeat carries the running plugin's time.
+fn restart_to_renewed_heartbeat(scale: &Scale) {
+    let shared = tempfile::tempdir().unwrap();
+    let mut node = TestPlugin::start(shared.path(), "bench-node", "");
+    node.ok(
+        "/VolumeDriver.Create",
+        &json!({ "Name": "held" }).to_string(),
+    );
+    node.ok(
+        "/VolumeDriver.Mount",
+        &json!({ "Name": "held", "ID": "c1" }).to_string(),
+    );
+    let heartbeat = shared.path().join("nodes/bench-node.alive");
+    let modified = || std::fs::metadata(&heartbeat).unwrap().modified().unwrap();
+    let mut timings = Vec::new();
+    for _ in 0..scale.restarts {
+        node.sigterm();
+        let during_restart = modified();
+        let started = Instant::now();
+        node.restart();
+        while modified() == during_restart {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        timings.push(started.elapsed());
+    }
+    println!(
+        "| plugin restart to this node's leases renewed, median of {} | **{}** | < 1 s |",
+        scale.restarts,
+        ms(percentile(&mut timings, 50))
+    );
 }
 
 /// Whether the command line asks for this section (or for none in particular).
