@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -298,6 +300,8 @@ struct RawNetwork {
     node_security_group_ids: Vec<Spanned<String>>,
     #[serde(default)]
     allowed_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_public_cidrs: bool,
 }
 
 #[derive(Deserialize)]
@@ -443,7 +447,7 @@ impl RawNetwork {
         check_ids(self.subnet_ids.get_ref(), "subnet-", "subnet")?;
         check_ids(&self.node_security_group_ids, "sg-", "security group")?;
         for cidr in &self.allowed_cidrs {
-            check_cidr(cidr)?;
+            check_cidr(cidr, self.allow_public_cidrs)?;
         }
         if self.node_security_group_ids.is_empty() && self.allowed_cidrs.is_empty() {
             return Err(Problem::at(
@@ -468,24 +472,66 @@ fn unspan(values: Vec<Spanned<String>>) -> Vec<String> {
     values.into_iter().map(Spanned::into_inner).collect()
 }
 
-fn check_cidr(cidr: &Spanned<String>) -> Result<(), Problem> {
+/// Where NFS clients may come from without `allow_public_cidrs`: RFC 1918, the RFC 6598
+/// carrier-grade NAT range (also used inside VPCs) and IPv6 unique local addresses.
+const PRIVATE_RANGES: [&str; 5] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// A source CIDR must be canonical (AWS would store another text than the spec's, and a
+/// typo such as `10.0.0.1/0` would silently widen it) and, unless the spec opts in, private.
+fn check_cidr(cidr: &Spanned<String>, allow_public: bool) -> Result<(), Problem> {
     let text = cidr.get_ref();
-    let valid = text.split_once('/').is_some_and(|(address, bits)| {
-        address.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
-    });
-    if valid && text != "0.0.0.0/0" {
+    let Ok(net) = text.parse::<IpNet>() else {
+        let hint = match text.parse::<IpAddr>() {
+            Ok(IpAddr::V4(address)) => format!("for one address write \"{address}/32\""),
+            Ok(IpAddr::V6(address)) => format!("for one address write \"{address}/128\""),
+            Err(_) => "write a CIDR such as \"10.0.0.0/16\" or \"fd00::/8\"".into(),
+        };
+        return Err(Problem::at(
+            cidr,
+            format!("`{text}` is not a CIDR"),
+            Some(hint),
+        ));
+    };
+    let canonical = net.trunc().to_string();
+    if *text != canonical {
+        let what = if net.trunc() == net {
+            "is not written canonically"
+        } else {
+            "has host bits set"
+        };
+        return Err(Problem::at(
+            cidr,
+            format!("{text} {what}"),
+            Some(format!("did you mean {canonical}?")),
+        ));
+    }
+    if allow_public || is_private(&net) {
         return Ok(());
     }
-    let hint = if valid {
-        "NFS must not be open to the whole internet; give your VPC's or subnets' CIDR"
-    } else {
-        "write an IPv4 CIDR such as \"10.0.0.0/16\""
-    };
     Err(Problem::at(
         cidr,
-        format!("`{text}` is not an allowed CIDR"),
-        Some(hint.into()),
+        format!(
+            "{text} admits addresses outside the private ranges {}",
+            PRIVATE_RANGES.join(", ")
+        ),
+        Some(
+            "NFS must not be open to the internet; give your VPC's or subnets' CIDR, or set allow_public_cidrs = true in [network] if you really mean it".into(),
+        ),
     ))
+}
+
+fn is_private(net: &IpNet) -> bool {
+    PRIVATE_RANGES.iter().any(|range| {
+        range
+            .parse::<IpNet>()
+            .is_ok_and(|range| range.contains(net))
+    })
 }
 
 impl RawFileSystem {
