@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, IpPermission};
 use aws_sdk_efs::types::{FileSystemDescription, LifecyclePolicy, MountTargetDescription};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Cloud, CloudError, aws_error};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
-    RESOURCE_TAG, Resource, STACK_TAG, SecurityGroup, Source,
+    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source,
 };
 use crate::spec::{PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition};
 
@@ -210,16 +210,16 @@ impl Cloud {
                 filesystem: filesystem.clone(),
                 subnet: mt.subnet_id().to_owned(),
             };
-            let security_group = mt
+            let security_groups = mt
                 .network_interface_id()
                 .and_then(|eni| groups.get(eni))
-                .and_then(|groups| groups.first().cloned());
+                .cloned();
             let target = MountTarget {
                 id: Some(mt.mount_target_id().to_owned()),
                 filesystem,
                 filesystem_id: Some(mt.file_system_id().to_owned()),
                 subnet_id: mt.subnet_id().to_owned(),
-                security_group,
+                security_groups,
                 availability_zone: mt.availability_zone_name().map(str::to_owned),
             };
             observed
@@ -232,7 +232,7 @@ impl Cloud {
     async fn interface_groups(
         &self,
         interfaces: Vec<String>,
-    ) -> Result<BTreeMap<String, Vec<String>>, CloudError> {
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, CloudError> {
         if interfaces.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -285,21 +285,16 @@ impl Cloud {
             .find(|t| t.key() == Some(APPLIED_TAG))
             .and_then(|t| t.value())
             .map(|v| v.split_whitespace().map(Source::parse).collect());
-        let ingress = group
-            .ip_permissions()
-            .iter()
-            .filter(|p| p.from_port() == Some(NFS_PORT) && p.to_port() == Some(NFS_PORT))
-            .flat_map(|p| {
-                let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
-                let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
-                groups.chain(cidrs).map(Source::parse).collect::<Vec<_>>()
-            })
-            .collect();
+        let (ingress, other_ingress) = rules(group.ip_permissions())
+            .into_iter()
+            .partition::<Vec<_>, _>(is_nfs);
         let observed = SecurityGroup {
             id: group.group_id().map(str::to_owned),
             name: group.group_name().unwrap_or_default().to_owned(),
             vpc_id: group.vpc_id().unwrap_or_default().to_owned(),
-            ingress,
+            ingress: ingress.into_iter().map(|rule| rule.peer).collect(),
+            other_ingress: other_ingress.into_iter().collect(),
+            egress: rules(group.ip_permissions_egress()).into_iter().collect(),
         };
         Ok(Some((observed, applied)))
     }
@@ -351,6 +346,36 @@ impl Cloud {
             .filter_map(|g| g.group_id().map(str::to_owned))
             .collect())
     }
+}
+
+/// One rule per peer: EC2 groups every peer of a protocol and port range in one permission.
+fn rules(permissions: &[IpPermission]) -> Vec<Rule> {
+    permissions
+        .iter()
+        .flat_map(|p| {
+            let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
+            let v4 = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+            let v6 = p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6());
+            let lists = p
+                .prefix_list_ids()
+                .iter()
+                .filter_map(|l| l.prefix_list_id());
+            groups.chain(v4).chain(v6).chain(lists).map(|peer| Rule {
+                protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                from_port: p.from_port(),
+                to_port: p.to_port(),
+                peer: Source::parse(peer),
+            })
+        })
+        .collect()
+}
+
+/// The kind of rule cloudstor makes: tcp/2049 ingress (prefix lists are never a spec source).
+fn is_nfs(rule: &Rule) -> bool {
+    rule.protocol == "tcp"
+        && rule.from_port == Some(NFS_PORT)
+        && rule.to_port == Some(NFS_PORT)
+        && !matches!(rule.peer, Source::PrefixList(_))
 }
 
 type Details = (Vec<MountTargetDescription>, Vec<LifecyclePolicy>, bool);
