@@ -21,6 +21,23 @@ pub struct Spec {
     pub network: NetworkSpec,
     pub filesystems: BTreeMap<String, FileSystemSpec>,
     pub nodes: Option<NodesSpec>,
+    /// Where the spec was read, so problems found later in AWS can point at its lines.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// A spec file's path and text. Not part of what a spec asks for: a spec read back from a
+/// saved plan has none, and every origin compares equal.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    path: PathBuf,
+    text: String,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,8 +235,34 @@ impl Spec {
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
         let locate = |problem: Problem| problem.locate(path, text);
         let raw: RawSpec = toml::from_str(text).map_err(|e| locate(Problem::from_toml(&e)))?;
-        raw.check().map_err(locate)
+        let mut spec = raw.check().map_err(locate)?;
+        spec.origin = Origin {
+            path: path.to_owned(),
+            text: text.to_owned(),
+        };
+        Ok(spec)
     }
+
+    /// `file:line:column` of a node security group id, for problems AWS reveals at plan time.
+    pub fn locate_node_group(&self, id: &str) -> Option<String> {
+        let Origin { path, text } = &self.origin;
+        let raw: RawSpec = toml::from_str(text).ok()?;
+        let found = raw
+            .network
+            .node_security_group_ids
+            .iter()
+            .find(|group| group.get_ref() == id)?;
+        let (line, column) = position(text, found.span().start);
+        Some(format!("{}:{line}:{column}", path.display()))
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// A mistake found before its position is turned into line and column.
@@ -249,9 +292,7 @@ impl Problem {
     }
 
     fn locate(self, path: &Path, text: &str) -> SpecError {
-        let before = &text[..self.span.start.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = position(text, self.span.start);
         SpecError::Invalid {
             path: path.to_owned(),
             line,
@@ -368,6 +409,7 @@ impl RawSpec {
             network,
             filesystems,
             nodes,
+            origin: Origin::default(),
         })
     }
 }

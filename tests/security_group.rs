@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
-use common::{Stack, expect_code, stdout};
+use common::{Stack, expect_code, stderr, stdout};
 
 const ONE_FILESYSTEM: &str = "[filesystems.data]\n";
 
@@ -179,4 +179,43 @@ async fn a_group_added_to_a_mount_target_shows_as_drift_and_apply_removes_it() {
         .unwrap();
     assert_eq!(groups.security_groups(), [group]);
     expect_code(&stack.run(&["plan", "-f", &spec, "--detailed-exitcode"]), 0);
+}
+
+#[tokio::test]
+async fn plan_refuses_a_node_security_group_in_another_vpc() {
+    let stack = Stack::new().await;
+    let ec2 = stack.ec2().await;
+    let other_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let other_vpc = other_vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let foreign = ec2
+        .create_security_group()
+        .group_name("nodes-elsewhere")
+        .description("swarm nodes of another VPC")
+        .vpc_id(&other_vpc)
+        .send()
+        .await
+        .unwrap();
+    let foreign = foreign.group_id().unwrap();
+    let text = stack
+        .network
+        .spec("demo", 1, ONE_FILESYSTEM)
+        .replace(&stack.network.node_group, foreign);
+    let spec = common::write_spec(stack.dir.path(), "foreign.toml", &text);
+
+    let output = stack.run(&["plan", "-f", &spec.display().to_string()]);
+    expect_code(&output, 1);
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "{}:8:28: node security group {foreign} is in {other_vpc}, not in network.vpc_id {}",
+            spec.display(),
+            stack.network.vpc
+        )),
+        "{message}"
+    );
 }

@@ -34,9 +34,9 @@ pub struct Observed {
     /// VPC of each spec subnet that exists.
     #[serde(skip)]
     pub subnet_vpcs: BTreeMap<String, String>,
-    /// Node security groups from the spec that exist.
+    /// VPC of each node security group from the spec that exists.
     #[serde(skip)]
-    pub node_groups: BTreeSet<String>,
+    pub node_groups: BTreeMap<String, String>,
     /// The region the clients talk to (file system DNS names depend on it).
     #[serde(skip)]
     pub region: Option<String>,
@@ -324,9 +324,13 @@ impl Cloud {
             .collect())
     }
 
-    async fn existing_groups(&self, ids: &[String]) -> Result<BTreeSet<String>, CloudError> {
+    /// (group, vpc) for each listed security group that exists.
+    async fn existing_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, String>, CloudError> {
         if ids.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(BTreeMap::new());
         }
         let found: Vec<_> = self
             .ec2
@@ -343,7 +347,7 @@ impl Cloud {
             ))?;
         Ok(found
             .into_iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
+            .filter_map(|g| Some((g.group_id()?.to_owned(), g.vpc_id()?.to_owned())))
             .collect())
     }
 }
@@ -481,18 +485,7 @@ pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError>
             subnets.join(" and ")
         ));
     }
-    let missing_groups: Vec<_> = network
-        .node_security_group_ids
-        .iter()
-        .filter(|g| !observed.node_groups.contains(*g))
-        .map(String::as_str)
-        .collect();
-    if !missing_groups.is_empty() {
-        problems.push(format!(
-            "node security groups not found: {}",
-            missing_groups.join(", ")
-        ));
-    }
+    problems.extend(node_group_problems(spec, observed));
     for (name, fs) in &spec.filesystems {
         if let Some(zone) = &fs.availability_zone
             && !observed.subnet_zones.values().any(|z| z == zone)
@@ -509,6 +502,38 @@ pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError>
         "the network in the spec does not match AWS:\n  - {}",
         problems.join("\n  - ")
     )))
+}
+
+/// Missing node groups, and groups of another VPC: AWS would refuse them as sources only
+/// when apply authorizes the ingress.
+fn node_group_problems(spec: &Spec, observed: &Observed) -> Vec<String> {
+    let network = &spec.network;
+    let mut problems = Vec::new();
+    let missing: Vec<_> = network
+        .node_security_group_ids
+        .iter()
+        .filter(|g| !observed.node_groups.contains_key(*g))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "node security groups not found: {}",
+            missing.join(", ")
+        ));
+    }
+    for (group, vpc) in &observed.node_groups {
+        if *vpc != network.vpc_id {
+            let at = spec
+                .locate_node_group(group)
+                .map(|at| format!("{at}: "))
+                .unwrap_or_default();
+            problems.push(format!(
+                "{at}node security group {group} is in {vpc}, not in network.vpc_id {}; list the swarm nodes' group in {}",
+                network.vpc_id, network.vpc_id
+            ));
+        }
+    }
+    problems
 }
 
 pub(super) fn efs_tag<'a>(tags: &'a [aws_sdk_efs::types::Tag], key: &str) -> Option<&'a str> {
