@@ -6,7 +6,7 @@
 
 mod progress;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::bootstrap::{NodeFileSystem, render_script};
 use crate::cloud::{Cloud, CloudError};
-use crate::model::{Address, AppliedRecord, Resource};
+use crate::model::{Address, AppliedRecord, Resource, Rule};
 use crate::plan::{Action, Plan};
 
 pub use progress::Progress;
@@ -367,6 +367,12 @@ async fn update(
     let id = run.id(address)?;
     match (before, after) {
         (Resource::SecurityGroup(old), Resource::SecurityGroup(new)) => {
+            let unwanted = |now: &BTreeSet<Rule>, wanted: &BTreeSet<Rule>| {
+                now.difference(wanted).cloned().collect::<BTreeSet<_>>()
+            };
+            let other_ingress = unwanted(&old.other_ingress, &new.other_ingress);
+            let egress = unwanted(&old.egress, &new.egress);
+            cloud.revoke_rules(&id, &other_ingress, &egress).await?;
             let add = new.ingress.difference(&old.ingress).cloned().collect();
             let remove = old.ingress.difference(&new.ingress).cloned().collect();
             cloud.update_ingress(&id, &add, &remove, &new.ingress).await

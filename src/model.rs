@@ -83,17 +83,20 @@ impl Address {
     }
 }
 
-/// Who may reach the mount targets on tcp/2049.
+/// Who may reach the mount targets on tcp/2049, or the peer of any other rule refresh finds.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Source {
     Group(String),
+    /// An IPv4 or IPv6 CIDR.
     Cidr(String),
+    /// Never in a spec; found only on rules added outside cloudstor.
+    PrefixList(String),
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Group(id) | Self::Cidr(id) => f.write_str(id),
+            Self::Group(id) | Self::Cidr(id) | Self::PrefixList(id) => f.write_str(id),
         }
     }
 }
@@ -102,8 +105,34 @@ impl Source {
     pub fn parse(text: &str) -> Source {
         if text.starts_with("sg-") {
             Self::Group(text.to_owned())
+        } else if text.starts_with("pl-") {
+            Self::PrefixList(text.to_owned())
         } else {
             Self::Cidr(text.to_owned())
+        }
+    }
+}
+
+/// A security group rule other than tcp/2049 ingress: cloudstor never makes one (the group
+/// has no egress either), so refresh reports each as it finds it, for apply to revoke.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rule {
+    /// As EC2 reports it: `tcp`, `udp`, `icmp`, a protocol number, or `-1` for all.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub peer: Source,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.protocol.as_str(), self.from_port, self.to_port) {
+            ("-1", _, _) => write!(f, "all traffic {}", self.peer),
+            (protocol, Some(from), Some(to)) if from == to => {
+                write!(f, "{protocol}/{from} {}", self.peer)
+            }
+            (protocol, Some(from), Some(to)) => write!(f, "{protocol}/{from}-{to} {}", self.peer),
+            (protocol, _, _) => write!(f, "{protocol} {}", self.peer),
         }
     }
 }
@@ -114,6 +143,12 @@ pub struct SecurityGroup {
     pub name: String,
     pub vpc_id: String,
     pub ingress: BTreeSet<Source>,
+    /// Ingress other than tcp/2049 from a source; always empty in the spec.
+    #[serde(default)]
+    pub other_ingress: BTreeSet<Rule>,
+    /// Always empty in the spec: mount targets only answer NFS clients.
+    #[serde(default)]
+    pub egress: BTreeSet<Rule>,
 }
 
 /// The lifecycle configuration: one policy per transition, as EFS stores it.
@@ -149,8 +184,8 @@ pub struct MountTarget {
     /// `None` until the file system exists.
     pub filesystem_id: Option<String>,
     pub subnet_id: String,
-    /// `None` until the stack's security group exists.
-    pub security_group: Option<String>,
+    /// `None` until the stack's security group exists; then that group alone.
+    pub security_groups: Option<BTreeSet<String>>,
     pub availability_zone: Option<String>,
 }
 
@@ -219,15 +254,9 @@ impl Resource {
             Self::SecurityGroup(sg) => attributes.extend([
                 ("name", Some(json!(sg.name))),
                 ("vpc_id", Some(json!(sg.vpc_id))),
-                (
-                    "ingress_tcp_2049",
-                    Some(json!(
-                        sg.ingress
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                    )),
-                ),
+                ("ingress_tcp_2049", Some(texts(&sg.ingress))),
+                ("ingress_other", Some(texts(&sg.other_ingress))),
+                ("egress", Some(texts(&sg.egress))),
             ]),
             Self::FileSystem(fs) => attributes.extend(filesystem_attributes(fs)),
             Self::MountTarget(mt) => attributes.extend([
@@ -238,7 +267,7 @@ impl Resource {
                 ("subnet_id", Some(json!(mt.subnet_id))),
                 (
                     "security_groups",
-                    mt.security_group.as_ref().map(|sg| json!([sg])),
+                    mt.security_groups.as_ref().map(|groups| json!(groups)),
                 ),
             ]),
             Self::LaunchTemplate(lt) => attributes.extend([
@@ -251,6 +280,10 @@ impl Resource {
         }
         attributes
     }
+}
+
+fn texts<T: fmt::Display>(items: &BTreeSet<T>) -> Value {
+    json!(items.iter().map(ToString::to_string).collect::<Vec<_>>())
 }
 
 fn filesystem_attributes(fs: &FileSystem) -> Vec<Attribute> {
@@ -338,6 +371,8 @@ impl Desired {
                 name: security_group_name(&stack),
                 vpc_id: spec.network.vpc_id.clone(),
                 ingress,
+                other_ingress: BTreeSet::new(),
+                egress: BTreeSet::new(),
             }),
         );
         for (name, fs) in &spec.filesystems {
@@ -355,7 +390,7 @@ impl Desired {
                     filesystem: name.clone(),
                     filesystem_id: None,
                     subnet_id: subnet.clone(),
-                    security_group: None,
+                    security_groups: None,
                     availability_zone: subnet_zones.get(subnet).cloned(),
                 };
                 resources.insert(address, Resource::MountTarget(target));

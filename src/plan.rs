@@ -15,7 +15,9 @@ use crate::bootstrap::{
     ID_KNOWN_AFTER_APPLY, launch_template_user_data, planned_node_filesystems, render_script,
 };
 use crate::cloud::Observed;
-use crate::model::{Address, AppliedRecord, Desired, LaunchTemplate, Resource};
+use crate::model::{
+    Address, AppliedRecord, Desired, LaunchTemplate, Resource, SecurityGroup, Source,
+};
 use crate::spec::Spec;
 
 pub use render::{render_json, render_text};
@@ -256,7 +258,7 @@ fn resolve(
                     lt.user_data = None;
                 }
                 (Resource::MountTarget(mt), _) => {
-                    mt.security_group = group.clone();
+                    mt.security_groups = group.clone().map(|id| BTreeSet::from([id]));
                     mt.filesystem_id = known_id(&Address::FileSystem(mt.filesystem.clone()));
                 }
                 (Resource::FileSystem(fs), Some(Resource::FileSystem(actual)))
@@ -452,28 +454,77 @@ fn drift(observed: &Observed) -> Vec<Drift> {
             }
         }
     }
-    if let (Some(applied), Some(Resource::SecurityGroup(group))) = (
-        &observed.applied_ingress,
-        observed.resources.get(&Address::SecurityGroup),
-    ) && applied != &group.ingress
-    {
-        let show = |set: &BTreeSet<crate::model::Source>| {
-            set.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        drifts.push(Drift {
-            address: Address::SecurityGroup,
-            changes: vec![(
-                "ingress_tcp_2049".into(),
-                show(applied),
-                show(&group.ingress),
-            )],
-            deleted: false,
-        });
+    if let Some(Resource::SecurityGroup(group)) = observed.resources.get(&Address::SecurityGroup) {
+        let changes = group_drift(group, observed.applied_ingress.as_ref());
+        if !changes.is_empty() {
+            drifts.push(Drift {
+                address: Address::SecurityGroup,
+                changes,
+                deleted: false,
+            });
+        }
+        drifts.extend(mount_target_drift(observed, group));
     }
     drifts
+}
+
+fn listed<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Ingress that differs from what cloudstor applied, and every rule cloudstor never makes.
+fn group_drift(
+    group: &SecurityGroup,
+    applied: Option<&BTreeSet<Source>>,
+) -> Vec<(String, String, String)> {
+    let mut changes = Vec::new();
+    if let Some(applied) = applied
+        && applied != &group.ingress
+    {
+        changes.push((
+            "ingress_tcp_2049".into(),
+            listed(applied),
+            listed(&group.ingress),
+        ));
+    }
+    for (name, rules) in [
+        ("ingress_other", &group.other_ingress),
+        ("egress", &group.egress),
+    ] {
+        if !rules.is_empty() {
+            changes.push((name.into(), "none".into(), listed(rules)));
+        }
+    }
+    changes
+}
+
+/// Mount targets carry the stack's group alone; any other set was made outside cloudstor.
+fn mount_target_drift<'a>(
+    observed: &'a Observed,
+    group: &'a SecurityGroup,
+) -> impl Iterator<Item = Drift> + 'a {
+    let expected: Option<BTreeSet<String>> = group.id.clone().map(|id| BTreeSet::from([id]));
+    observed
+        .resources
+        .iter()
+        .filter_map(move |(address, resource)| {
+            let Resource::MountTarget(target) = resource else {
+                return None;
+            };
+            let (Some(expected), Some(now)) = (&expected, &target.security_groups) else {
+                return None;
+            };
+            (expected != now).then(|| Drift {
+                address: address.clone(),
+                changes: vec![("security_groups".into(), listed(expected), listed(now))],
+                deleted: false,
+            })
+        })
 }
 
 /// One attribute of an [`AppliedRecord`], read as text for display.

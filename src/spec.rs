@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -19,6 +21,23 @@ pub struct Spec {
     pub network: NetworkSpec,
     pub filesystems: BTreeMap<String, FileSystemSpec>,
     pub nodes: Option<NodesSpec>,
+    /// Where the spec was read, so problems found later in AWS can point at its lines.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// A spec file's path and text. Not part of what a spec asks for: a spec read back from a
+/// saved plan has none, and every origin compares equal.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    path: PathBuf,
+    text: String,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,8 +235,34 @@ impl Spec {
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
         let locate = |problem: Problem| problem.locate(path, text);
         let raw: RawSpec = toml::from_str(text).map_err(|e| locate(Problem::from_toml(&e)))?;
-        raw.check().map_err(locate)
+        let mut spec = raw.check().map_err(locate)?;
+        spec.origin = Origin {
+            path: path.to_owned(),
+            text: text.to_owned(),
+        };
+        Ok(spec)
     }
+
+    /// `file:line:column` of a node security group id, for problems AWS reveals at plan time.
+    pub fn locate_node_group(&self, id: &str) -> Option<String> {
+        let Origin { path, text } = &self.origin;
+        let raw: RawSpec = toml::from_str(text).ok()?;
+        let found = raw
+            .network
+            .node_security_group_ids
+            .iter()
+            .find(|group| group.get_ref() == id)?;
+        let (line, column) = position(text, found.span().start);
+        Some(format!("{}:{line}:{column}", path.display()))
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// A mistake found before its position is turned into line and column.
@@ -247,9 +292,7 @@ impl Problem {
     }
 
     fn locate(self, path: &Path, text: &str) -> SpecError {
-        let before = &text[..self.span.start.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = position(text, self.span.start);
         SpecError::Invalid {
             path: path.to_owned(),
             line,
@@ -298,6 +341,8 @@ struct RawNetwork {
     node_security_group_ids: Vec<Spanned<String>>,
     #[serde(default)]
     allowed_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_public_cidrs: bool,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +409,7 @@ impl RawSpec {
             network,
             filesystems,
             nodes,
+            origin: Origin::default(),
         })
     }
 }
@@ -443,7 +489,7 @@ impl RawNetwork {
         check_ids(self.subnet_ids.get_ref(), "subnet-", "subnet")?;
         check_ids(&self.node_security_group_ids, "sg-", "security group")?;
         for cidr in &self.allowed_cidrs {
-            check_cidr(cidr)?;
+            check_cidr(cidr, self.allow_public_cidrs)?;
         }
         if self.node_security_group_ids.is_empty() && self.allowed_cidrs.is_empty() {
             return Err(Problem::at(
@@ -468,24 +514,66 @@ fn unspan(values: Vec<Spanned<String>>) -> Vec<String> {
     values.into_iter().map(Spanned::into_inner).collect()
 }
 
-fn check_cidr(cidr: &Spanned<String>) -> Result<(), Problem> {
+/// Where NFS clients may come from without `allow_public_cidrs`: RFC 1918, the RFC 6598
+/// carrier-grade NAT range (also used inside VPCs) and IPv6 unique local addresses.
+const PRIVATE_RANGES: [&str; 5] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// A source CIDR must be canonical (AWS would store another text than the spec's, and a
+/// typo such as `10.0.0.1/0` would silently widen it) and, unless the spec opts in, private.
+fn check_cidr(cidr: &Spanned<String>, allow_public: bool) -> Result<(), Problem> {
     let text = cidr.get_ref();
-    let valid = text.split_once('/').is_some_and(|(address, bits)| {
-        address.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
-    });
-    if valid && text != "0.0.0.0/0" {
+    let Ok(net) = text.parse::<IpNet>() else {
+        let hint = match text.parse::<IpAddr>() {
+            Ok(IpAddr::V4(address)) => format!("for one address write \"{address}/32\""),
+            Ok(IpAddr::V6(address)) => format!("for one address write \"{address}/128\""),
+            Err(_) => "write a CIDR such as \"10.0.0.0/16\" or \"fd00::/8\"".into(),
+        };
+        return Err(Problem::at(
+            cidr,
+            format!("`{text}` is not a CIDR"),
+            Some(hint),
+        ));
+    };
+    let canonical = net.trunc().to_string();
+    if *text != canonical {
+        let what = if net.trunc() == net {
+            "is not written canonically"
+        } else {
+            "has host bits set"
+        };
+        return Err(Problem::at(
+            cidr,
+            format!("{text} {what}"),
+            Some(format!("did you mean {canonical}?")),
+        ));
+    }
+    if allow_public || is_private(&net) {
         return Ok(());
     }
-    let hint = if valid {
-        "NFS must not be open to the whole internet; give your VPC's or subnets' CIDR"
-    } else {
-        "write an IPv4 CIDR such as \"10.0.0.0/16\""
-    };
     Err(Problem::at(
         cidr,
-        format!("`{text}` is not an allowed CIDR"),
-        Some(hint.into()),
+        format!(
+            "{text} admits addresses outside the private ranges {}",
+            PRIVATE_RANGES.join(", ")
+        ),
+        Some(
+            "NFS must not be open to the internet; give your VPC's or subnets' CIDR, or set allow_public_cidrs = true in [network] if you really mean it".into(),
+        ),
     ))
+}
+
+fn is_private(net: &IpNet) -> bool {
+    PRIVATE_RANGES.iter().any(|range| {
+        range
+            .parse::<IpNet>()
+            .is_ok_and(|range| range.contains(net))
+    })
 }
 
 impl RawFileSystem {

@@ -4,7 +4,7 @@ mod common;
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_efs::types::{LifecyclePolicy, TransitionToIaRules};
-use common::{Moto, Network, expect_code, network, stderr, stdout, write_spec};
+use common::{Stack, expect_code, stderr, stdout, write_spec};
 
 const TWO_FILESYSTEMS: &str = r#"
 [filesystems.shared]
@@ -16,51 +16,6 @@ tags = { team = "platform" }
 performance_mode = "maxIO"
 throughput_mode = "bursting"
 "#;
-
-struct Stack {
-    moto: Moto,
-    network: Network,
-    dir: tempfile::TempDir,
-}
-
-impl Stack {
-    async fn new() -> Stack {
-        let moto = Moto::start();
-        let network = network(&moto.sdk_config().await).await;
-        Stack {
-            moto,
-            network,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn spec(&self, name: &str, filesystems: &str) -> String {
-        let text = self.network.spec(name, 3, filesystems);
-        write_spec(self.dir.path(), &format!("{name}.toml"), &text)
-            .display()
-            .to_string()
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.moto.cloudstor(args)
-    }
-
-    fn apply(&self, spec: &str) {
-        expect_code(&self.run(&["apply", "-f", spec, "--auto-approve"]), 0);
-    }
-
-    fn snapshot_settings(&self) -> insta::Settings {
-        let mut settings = insta::Settings::clone_current();
-        for (pattern, replacement) in self.network.filters() {
-            settings.add_filter(&pattern, replacement);
-        }
-        settings
-    }
-
-    async fn efs(&self) -> aws_sdk_efs::Client {
-        aws_sdk_efs::Client::new(&self.moto.sdk_config().await)
-    }
-}
 
 #[tokio::test]
 async fn plan_for_a_new_stack_creates_everything() {

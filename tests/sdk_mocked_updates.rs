@@ -50,7 +50,7 @@ fn observed_before(spec: &Spec) -> Observed {
             Resource::MountTarget(mt) => {
                 mt.id = Some("fsmt-1".into());
                 mt.filesystem_id = Some("fs-1".into());
-                mt.security_group = Some("sg-stack".into());
+                mt.security_groups = Some(["sg-stack".to_string()].into());
             }
             Resource::LaunchTemplate(_) => unreachable!("the spec has no [nodes]"),
         }

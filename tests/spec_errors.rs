@@ -24,6 +24,14 @@ fn error_for(text: &str) -> String {
         .to_string()
 }
 
+/// The good spec admitting `list` (TOML array items) instead of the node group.
+fn cidrs(list: &str) -> String {
+    with(
+        "node_security_group_ids = [\"sg-nodes\"]",
+        &format!("allowed_cidrs = [{list}]"),
+    )
+}
+
 fn with(old: &str, new: &str) -> String {
     assert!(
         GOOD.contains(old),
@@ -111,7 +119,43 @@ fn bad_specs_name_position_problem_and_hint() {
                 "node_security_group_ids = [\"sg-nodes\"]",
                 "allowed_cidrs = [\"0.0.0.0/0\"]",
             ),
-            "cloudstor.toml:7:18: `0.0.0.0/0` is not an allowed CIDR\n  hint: NFS must not be open to the whole internet; give your VPC's or subnets' CIDR",
+            "cloudstor.toml:7:18: 0.0.0.0/0 admits addresses outside the private ranges 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7\n  hint: NFS must not be open to the internet; give your VPC's or subnets' CIDR, or set allow_public_cidrs = true in [network] if you really mean it",
+        ),
+        (
+            cidrs("\"10.0.0.1/0\""),
+            "cloudstor.toml:7:18: 10.0.0.1/0 has host bits set\n  hint: did you mean 0.0.0.0/0?",
+        ),
+        (
+            cidrs("\"10.0.0.0/8\", \"0.0.0.0/1\", \"128.0.0.0/1\""),
+            "cloudstor.toml:7:32: 0.0.0.0/1 admits addresses outside the private ranges",
+        ),
+        (
+            cidrs("\"128.0.0.0/1\""),
+            "cloudstor.toml:7:18: 128.0.0.0/1 admits addresses outside the private ranges",
+        ),
+        (
+            cidrs("\"0.0.0.0/00\""),
+            "cloudstor.toml:7:18: 0.0.0.0/00 is not written canonically\n  hint: did you mean 0.0.0.0/0?",
+        ),
+        (
+            cidrs("\"172.31.5.7/16\""),
+            "cloudstor.toml:7:18: 172.31.5.7/16 has host bits set\n  hint: did you mean 172.31.0.0/16?",
+        ),
+        (
+            cidrs("\"10.0.0.0/7\""),
+            "cloudstor.toml:7:18: 10.0.0.0/7 admits addresses outside the private ranges",
+        ),
+        (
+            cidrs("\"10.0.0.9\""),
+            "cloudstor.toml:7:18: `10.0.0.9` is not a CIDR\n  hint: for one address write \"10.0.0.9/32\"",
+        ),
+        (
+            cidrs("\"::/0\""),
+            "cloudstor.toml:7:18: ::/0 admits addresses outside the private ranges",
+        ),
+        (
+            cidrs("\"fd00:0::/8\""),
+            "cloudstor.toml:7:18: fd00:0::/8 is not written canonically\n  hint: did you mean fd00::/8?",
         ),
         (
             with("node_security_group_ids = [\"sg-nodes\"]\n", ""),
@@ -170,6 +214,27 @@ fn bad_specs_name_position_problem_and_hint() {
         mismatches.len(),
         cases.len(),
         mismatches.join("\n")
+    );
+}
+
+#[test]
+fn private_cidrs_pass_and_public_ones_only_when_the_spec_says_so() {
+    let private = cidrs(
+        "\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.1.0/24\", \"100.64.0.0/10\", \"fd00::/8\"",
+    );
+    let spec = Spec::parse(Path::new("cloudstor.toml"), &private).unwrap();
+    assert_eq!(spec.network.allowed_cidrs.len(), 5);
+
+    let public = cidrs("\"203.0.113.0/24\", \"2001:db8::/32\"");
+    assert!(error_for(&public).starts_with("cloudstor.toml:7:18: 203.0.113.0/24 admits"));
+    let allowed = public.replace(
+        "allowed_cidrs =",
+        "allow_public_cidrs = true\nallowed_cidrs =",
+    );
+    let spec = Spec::parse(Path::new("cloudstor.toml"), &allowed).unwrap();
+    assert_eq!(
+        spec.network.allowed_cidrs,
+        ["203.0.113.0/24", "2001:db8::/32"]
     );
 }
 

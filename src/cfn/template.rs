@@ -186,8 +186,9 @@ pub fn filesystem_logical_id(name: &str) -> String {
 fn ingress_logical_id(source: &Source) -> String {
     match source {
         Source::Group(id) => format!("NfsIngress{}", pascal_case(id)),
-        // Dots and the slash become x so 10.1.0.0/16 and 101.0.0.0/16 stay apart.
-        Source::Cidr(cidr) => format!("NfsIngressCidr{}", cidr.replace(['.', '/'], "x")),
+        // Dots, colons and the slash become x so 10.1.0.0/16 and 101.0.0.0/16 stay apart.
+        Source::Cidr(cidr) => format!("NfsIngressCidr{}", cidr.replace(['.', ':', '/'], "x")),
+        Source::PrefixList(id) => format!("NfsIngress{}", pascal_case(id)),
     }
 }
 
@@ -360,7 +361,9 @@ fn ingress(source: &Source) -> Value {
     });
     let (key, value) = match source {
         Source::Group(id) => ("SourceSecurityGroupId", id),
+        Source::Cidr(cidr) if cidr.contains(':') => ("CidrIpv6", cidr),
         Source::Cidr(cidr) => ("CidrIp", cidr),
+        Source::PrefixList(id) => ("SourcePrefixListId", id),
     };
     properties[key] = json!(value);
     json!({"Type": "AWS::EC2::SecurityGroupIngress", "Properties": properties})
@@ -499,6 +502,15 @@ protect = false
                 "NfsSecurityGroup",
             ]
         );
+    }
+
+    #[test]
+    fn an_ipv6_source_is_an_ipv6_rule() {
+        let text = SPEC.replace("\"10.1.0.0/16\"", "\"fd00:1::/32\"");
+        let template = template(&text, TemplateOptions::default()).unwrap();
+        let ingress = &template["Resources"]["NfsIngressCidrfd00x1xxx32"]["Properties"];
+        assert_eq!(ingress["CidrIpv6"], "fd00:1::/32");
+        assert_eq!(ingress.get("CidrIp"), None);
     }
 
     #[test]

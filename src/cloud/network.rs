@@ -3,12 +3,13 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
+    UserIdGroupPair,
 };
 
 use super::{Cloud, CloudError, aws_error, retry_while};
 use crate::model::{
-    APPLIED_TAG, Address, NFS_PORT, RESOURCE_TAG, STACK_TAG, SecurityGroup, Source,
+    APPLIED_TAG, Address, NFS_PORT, RESOURCE_TAG, Rule, STACK_TAG, SecurityGroup, Source,
 };
 
 fn tag(key: &str, value: impl Into<String>) -> Tag {
@@ -17,20 +18,37 @@ fn tag(key: &str, value: impl Into<String>) -> Tag {
 
 /// One tcp/2049 permission per source: nothing wider than NFS from the nodes.
 fn nfs_permission(source: &Source) -> IpPermission {
+    permission(&Rule {
+        protocol: "tcp".into(),
+        from_port: Some(NFS_PORT),
+        to_port: Some(NFS_PORT),
+        peer: source.clone(),
+    })
+}
+
+/// The permission that authorizes or revokes exactly `rule`; a description only labels it.
+fn permission(rule: &Rule) -> IpPermission {
     let permission = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(NFS_PORT)
-        .to_port(NFS_PORT);
-    match source {
+        .ip_protocol(&rule.protocol)
+        .set_from_port(rule.from_port)
+        .set_to_port(rule.to_port);
+    let label = "swarm nodes (cloudstor)";
+    match &rule.peer {
         Source::Group(id) => {
             permission.user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
         }
-        Source::Cidr(cidr) => permission.ip_ranges(
-            IpRange::builder()
-                .cidr_ip(cidr)
-                .description("swarm nodes (cloudstor)")
+        Source::Cidr(cidr) if cidr.contains(':') => permission.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .description(label)
                 .build(),
         ),
+        Source::Cidr(cidr) => {
+            permission.ip_ranges(IpRange::builder().cidr_ip(cidr).description(label).build())
+        }
+        Source::PrefixList(id) => {
+            permission.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).build())
+        }
     }
     .build()
 }
@@ -146,6 +164,36 @@ impl Cloud {
             .send()
             .await
             .map_err(aws_error(&address, "CreateTags"))?;
+        Ok(())
+    }
+
+    /// Revokes rules cloudstor did not make: ingress other than tcp/2049 from the spec's
+    /// sources, and any egress.
+    pub async fn revoke_rules(
+        &self,
+        id: &str,
+        ingress: &BTreeSet<Rule>,
+        egress: &BTreeSet<Rule>,
+    ) -> Result<(), CloudError> {
+        let address = Address::SecurityGroup;
+        if !ingress.is_empty() {
+            self.ec2
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(ingress.iter().map(permission).collect()))
+                .send()
+                .await
+                .map_err(aws_error(&address, "RevokeSecurityGroupIngress"))?;
+        }
+        if !egress.is_empty() {
+            self.ec2
+                .revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(egress.iter().map(permission).collect()))
+                .send()
+                .await
+                .map_err(aws_error(&address, "RevokeSecurityGroupEgress"))?;
+        }
         Ok(())
     }
 

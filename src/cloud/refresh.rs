@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, IpPermission};
 use aws_sdk_efs::types::{FileSystemDescription, LifecyclePolicy, MountTargetDescription};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Cloud, CloudError, aws_error};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
-    RESOURCE_TAG, Resource, STACK_TAG, SecurityGroup, Source,
+    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source,
 };
 use crate::spec::{PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition};
 
@@ -34,9 +34,9 @@ pub struct Observed {
     /// VPC of each spec subnet that exists.
     #[serde(skip)]
     pub subnet_vpcs: BTreeMap<String, String>,
-    /// Node security groups from the spec that exist.
+    /// VPC of each node security group from the spec that exists.
     #[serde(skip)]
-    pub node_groups: BTreeSet<String>,
+    pub node_groups: BTreeMap<String, String>,
     /// The region the clients talk to (file system DNS names depend on it).
     #[serde(skip)]
     pub region: Option<String>,
@@ -210,16 +210,16 @@ impl Cloud {
                 filesystem: filesystem.clone(),
                 subnet: mt.subnet_id().to_owned(),
             };
-            let security_group = mt
+            let security_groups = mt
                 .network_interface_id()
                 .and_then(|eni| groups.get(eni))
-                .and_then(|groups| groups.first().cloned());
+                .cloned();
             let target = MountTarget {
                 id: Some(mt.mount_target_id().to_owned()),
                 filesystem,
                 filesystem_id: Some(mt.file_system_id().to_owned()),
                 subnet_id: mt.subnet_id().to_owned(),
-                security_group,
+                security_groups,
                 availability_zone: mt.availability_zone_name().map(str::to_owned),
             };
             observed
@@ -232,7 +232,7 @@ impl Cloud {
     async fn interface_groups(
         &self,
         interfaces: Vec<String>,
-    ) -> Result<BTreeMap<String, Vec<String>>, CloudError> {
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, CloudError> {
         if interfaces.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -285,21 +285,16 @@ impl Cloud {
             .find(|t| t.key() == Some(APPLIED_TAG))
             .and_then(|t| t.value())
             .map(|v| v.split_whitespace().map(Source::parse).collect());
-        let ingress = group
-            .ip_permissions()
-            .iter()
-            .filter(|p| p.from_port() == Some(NFS_PORT) && p.to_port() == Some(NFS_PORT))
-            .flat_map(|p| {
-                let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
-                let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
-                groups.chain(cidrs).map(Source::parse).collect::<Vec<_>>()
-            })
-            .collect();
+        let (ingress, other_ingress) = rules(group.ip_permissions())
+            .into_iter()
+            .partition::<Vec<_>, _>(is_nfs);
         let observed = SecurityGroup {
             id: group.group_id().map(str::to_owned),
             name: group.group_name().unwrap_or_default().to_owned(),
             vpc_id: group.vpc_id().unwrap_or_default().to_owned(),
-            ingress,
+            ingress: ingress.into_iter().map(|rule| rule.peer).collect(),
+            other_ingress: other_ingress.into_iter().collect(),
+            egress: rules(group.ip_permissions_egress()).into_iter().collect(),
         };
         Ok(Some((observed, applied)))
     }
@@ -329,9 +324,13 @@ impl Cloud {
             .collect())
     }
 
-    async fn existing_groups(&self, ids: &[String]) -> Result<BTreeSet<String>, CloudError> {
+    /// (group, vpc) for each listed security group that exists.
+    async fn existing_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, String>, CloudError> {
         if ids.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(BTreeMap::new());
         }
         let found: Vec<_> = self
             .ec2
@@ -348,9 +347,39 @@ impl Cloud {
             ))?;
         Ok(found
             .into_iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
+            .filter_map(|g| Some((g.group_id()?.to_owned(), g.vpc_id()?.to_owned())))
             .collect())
     }
+}
+
+/// One rule per peer: EC2 groups every peer of a protocol and port range in one permission.
+fn rules(permissions: &[IpPermission]) -> Vec<Rule> {
+    permissions
+        .iter()
+        .flat_map(|p| {
+            let groups = p.user_id_group_pairs().iter().filter_map(|g| g.group_id());
+            let v4 = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+            let v6 = p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6());
+            let lists = p
+                .prefix_list_ids()
+                .iter()
+                .filter_map(|l| l.prefix_list_id());
+            groups.chain(v4).chain(v6).chain(lists).map(|peer| Rule {
+                protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                from_port: p.from_port(),
+                to_port: p.to_port(),
+                peer: Source::parse(peer),
+            })
+        })
+        .collect()
+}
+
+/// The kind of rule cloudstor makes: tcp/2049 ingress (prefix lists are never a spec source).
+fn is_nfs(rule: &Rule) -> bool {
+    rule.protocol == "tcp"
+        && rule.from_port == Some(NFS_PORT)
+        && rule.to_port == Some(NFS_PORT)
+        && !matches!(rule.peer, Source::PrefixList(_))
 }
 
 type Details = (Vec<MountTargetDescription>, Vec<LifecyclePolicy>, bool);
@@ -456,18 +485,7 @@ pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError>
             subnets.join(" and ")
         ));
     }
-    let missing_groups: Vec<_> = network
-        .node_security_group_ids
-        .iter()
-        .filter(|g| !observed.node_groups.contains(*g))
-        .map(String::as_str)
-        .collect();
-    if !missing_groups.is_empty() {
-        problems.push(format!(
-            "node security groups not found: {}",
-            missing_groups.join(", ")
-        ));
-    }
+    problems.extend(node_group_problems(spec, observed));
     for (name, fs) in &spec.filesystems {
         if let Some(zone) = &fs.availability_zone
             && !observed.subnet_zones.values().any(|z| z == zone)
@@ -484,6 +502,38 @@ pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError>
         "the network in the spec does not match AWS:\n  - {}",
         problems.join("\n  - ")
     )))
+}
+
+/// Missing node groups, and groups of another VPC: AWS would refuse them as sources only
+/// when apply authorizes the ingress.
+fn node_group_problems(spec: &Spec, observed: &Observed) -> Vec<String> {
+    let network = &spec.network;
+    let mut problems = Vec::new();
+    let missing: Vec<_> = network
+        .node_security_group_ids
+        .iter()
+        .filter(|g| !observed.node_groups.contains_key(*g))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "node security groups not found: {}",
+            missing.join(", ")
+        ));
+    }
+    for (group, vpc) in &observed.node_groups {
+        if *vpc != network.vpc_id {
+            let at = spec
+                .locate_node_group(group)
+                .map(|at| format!("{at}: "))
+                .unwrap_or_default();
+            problems.push(format!(
+                "{at}node security group {group} is in {vpc}, not in network.vpc_id {}; list the swarm nodes' group in {}",
+                network.vpc_id, network.vpc_id
+            ));
+        }
+    }
+    problems
 }
 
 pub(super) fn efs_tag<'a>(tags: &'a [aws_sdk_efs::types::Tag], key: &str) -> Option<&'a str> {

@@ -180,6 +180,84 @@ fn regex_escape(text: &str) -> String {
         .collect()
 }
 
+/// A moto server, its network and a directory for specs: one stack's test bed.
+pub struct Stack {
+    pub moto: Moto,
+    pub network: Network,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        let moto = Moto::start();
+        let network = network(&moto.sdk_config().await).await;
+        Stack {
+            moto,
+            network,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes a spec for stack `name` over three subnets and returns its path.
+    pub fn spec(&self, name: &str, filesystems: &str) -> String {
+        let text = self.network.spec(name, 3, filesystems);
+        write_spec(self.dir.path(), &format!("{name}.toml"), &text)
+            .display()
+            .to_string()
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.moto.cloudstor(args)
+    }
+
+    pub fn apply(&self, spec: &str) {
+        expect_code(&self.run(&["apply", "-f", spec, "--auto-approve"]), 0);
+    }
+
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        self.snapshot_settings_naming(&[])
+    }
+
+    /// Snapshot settings that also give the ids in `names` stable names; they go first, so
+    /// the generic id filters do not swallow them.
+    pub fn snapshot_settings_naming(&self, names: &[(&str, &str)]) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        for (id, name) in names {
+            settings.add_filter(&regex_escape(id), *name);
+        }
+        for (pattern, replacement) in self.network.filters() {
+            settings.add_filter(&pattern, replacement);
+        }
+        settings
+    }
+
+    pub async fn efs(&self) -> aws_sdk_efs::Client {
+        aws_sdk_efs::Client::new(&self.moto.sdk_config().await)
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.moto.sdk_config().await)
+    }
+
+    /// The id of the security group cloudstor made for stack `name`.
+    pub async fn stack_group(&self, name: &str) -> String {
+        let found = self
+            .ec2()
+            .await
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("tag:cloudstor:stack")
+                    .values(name)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("describe security groups");
+        found.security_groups()[0].group_id().unwrap().to_owned()
+    }
+}
+
 /// Writes `text` as a spec file in a fresh temporary directory.
 pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
