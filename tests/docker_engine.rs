@@ -9,6 +9,21 @@ use plugin_support::{
 };
 use serde_json::{Value, json};
 
+/// Docker asks Get before every Create (and asks every driver about names it does not
+/// know); "no such volume" is the expected answer there, not something to warn about.
+#[test]
+fn a_normal_create_logs_no_warning() {
+    let shared = tempfile::tempdir().unwrap();
+    let node = TestPlugin::start(shared.path(), "node-a", "");
+    let volume = unique("quiet");
+    let mut cleanup = DockerCleanup::default();
+    cleanup.volumes.push(volume.clone());
+    docker_ok(&["volume", "create", "-d", &node.driver(), &volume]);
+    let log = node.log();
+    assert!(log.contains("volume ready"), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
+}
+
 #[test]
 fn create_run_write_read_inspect_and_rm() {
     let shared = tempfile::tempdir().unwrap();

@@ -174,6 +174,16 @@ fn bad_input_gets_an_err_that_says_what_was_wrong_and_changes_nothing() {
         ),
         (
             "/VolumeDriver.Create",
+            "{\"Name\":\"fresh\",\"Opts\":{\"uid\":\"4294967295\"}}",
+            "uid=\"4294967295\" is invalid: expected a number from 0 to 4294967294",
+        ),
+        (
+            "/VolumeDriver.Create",
+            "{\"Name\":\"fresh\",\"Opts\":{\"gid\":\"4294967295\"}}",
+            "gid=\"4294967295\" is invalid: expected a number from 0 to 4294967294",
+        ),
+        (
+            "/VolumeDriver.Create",
             "{\"Name\":\"fresh\",\"Opts\":{\"perfmode\":\"maxio\"}}",
             "no maxIO file system is configured",
         ),
@@ -198,6 +208,31 @@ fn bad_input_gets_an_err_that_says_what_was_wrong_and_changes_nothing() {
         assert!(err.contains(expected), "{endpoint} {body:?}: {err}");
     }
     assert_eq!(snapshot(&roots), before, "bad input changed the disk");
+}
+
+/// Docker reads `Err` from any reply that is not a 200; without it the user sees raw HTTP.
+#[test]
+fn a_wrong_method_or_an_oversized_body_gets_an_err_too() {
+    let shared = tempfile::tempdir().unwrap();
+    let node = TestPlugin::start(shared.path(), "node-a", "");
+    let get = "GET /VolumeDriver.List HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, reply) = raw_call(&node.socket, get.as_bytes());
+    assert_eq!(status, 405, "{reply}");
+    let err = reply["Err"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("GET /VolumeDriver.List") && err.contains("only POST"),
+        "{reply}"
+    );
+
+    let oversized = json!({ "Name": "big", "Opts": { "uid": "1".repeat(3 << 20) } }).to_string();
+    let (status, reply) = node.call("/VolumeDriver.Create", &oversized);
+    assert_eq!(status, 413, "{reply}");
+    let err = reply["Err"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("/VolumeDriver.Create request body is over the 2097152-byte limit"),
+        "{reply}"
+    );
+    assert!(!shared.path().join("volumes/big").exists());
 }
 
 #[test]

@@ -35,7 +35,7 @@ pub enum PackageError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error(
-        "{} is dynamically linked; a plugin rootfs has no libraries. Build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --bin cloudstor-plugin --target x86_64-unknown-linux-gnu",
+        "{} is dynamically linked; a plugin rootfs has no libraries. Build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --no-default-features --bin cloudstor-plugin --target x86_64-unknown-linux-gnu",
         path.display()
     )]
     NotStatic { path: PathBuf },
@@ -180,6 +180,23 @@ mod tests {
             check_static(&me),
             Err(PackageError::NotStatic { .. })
         ));
+    }
+
+    /// The command must build the binary the package needs: static, and without the AWS SDK
+    /// (`aws` is a default feature), exactly as docs/bootstrap.md shows it.
+    #[test]
+    fn the_suggested_static_build_is_the_documented_one() {
+        let message = PackageError::NotStatic {
+            path: PathBuf::from("target/release/cloudstor-plugin"),
+        }
+        .to_string();
+        let command = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --no-default-features --bin cloudstor-plugin --target x86_64-unknown-linux-gnu";
+        assert!(message.ends_with(command), "{message}");
+        let docs = include_str!("../../docs/bootstrap.md");
+        assert!(
+            docs.contains(&format!("\n{command}\n")),
+            "docs/bootstrap.md"
+        );
     }
 
     #[test]

@@ -95,10 +95,14 @@ fn parse_perfmode(value: &str) -> Result<PerformanceMode, OptionError> {
     }
 }
 
+/// 4294967295 is `(uid_t)-1`, which chown reads as "leave unchanged": stored, it would
+/// promise an owner the directory never gets.
 fn parse_id(key: &'static str, value: &str) -> Result<u32, OptionError> {
     value
         .parse()
-        .map_err(|_| invalid(key, value, "expected a number from 0 to 4294967295"))
+        .ok()
+        .filter(|id| *id != u32::MAX)
+        .ok_or_else(|| invalid(key, value, "expected a number from 0 to 4294967294"))
 }
 
 fn parse_mode(value: &str) -> Result<u32, OptionError> {
@@ -183,10 +187,27 @@ mod tests {
     }
 
     #[test]
+    fn the_id_chown_reads_as_unchanged_is_refused() {
+        for key in ["uid", "gid"] {
+            let err = VolumeOptions::parse(&opts(&[(key, "4294967295")])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "volume option {key}=\"4294967295\" is invalid: expected a number from 0 to 4294967294"
+                )
+            );
+        }
+        let highest = VolumeOptions::parse(&opts(&[("uid", "4294967294")])).unwrap();
+        assert_eq!(highest.uid, Some(4294967294));
+    }
+
+    #[test]
     fn bad_values_say_what_is_expected() {
         for (key, value) in [
             ("perfmode", "fast"),
             ("uid", "-1"),
+            ("uid", "4294967295"),
+            ("gid", "4294967295"),
             ("gid", "x"),
             ("mode", "0999"),
             ("mode", "17777"),

@@ -1,6 +1,8 @@
 //! The HTTP side: Docker's JSON-over-HTTP calls on a Unix socket, translated to `Driver`
 //! calls. Requests are read as raw bytes, so a missing Content-Type (Docker sends none) is
-//! fine and malformed JSON gets an `Err` that says so.
+//! fine and malformed JSON gets an `Err` that says so. Every reply that is not a success,
+//! down to a wrong method or an oversized body, is JSON with an `Err`: Docker shows the user
+//! that text and nothing else.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -9,14 +11,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::config::PluginConfig;
 use super::driver::Driver;
@@ -31,6 +33,9 @@ use super::protocol::{
 const REQUEST_BUDGET: Duration = Duration::from_secs(28);
 
 const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.1+json";
+
+/// Docker's requests are a few hundred bytes; anything near this is not Docker.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 type Shared = State<Arc<Driver>>;
 
@@ -69,7 +74,9 @@ pub fn router(driver: Arc<Driver>) -> Router {
         .route("/VolumeDriver.List", post(list))
         .route("/VolumeDriver.Capabilities", post(capabilities))
         .route("/Cloudstor.Release", post(release))
+        .method_not_allowed_fallback(wrong_method)
         .fallback(unknown_endpoint)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(driver)
 }
 
@@ -100,45 +107,45 @@ async fn shutdown_signal() {
     }
 }
 
-async fn activate(body: Bytes) -> Result<Response, BadRequest> {
+async fn activate(Body(body): Body) -> Result<Response, BadRequest> {
     check_json("/Plugin.Activate", &body)?;
     Ok(reply(Ok(ActivateResponse {
         implements: ["VolumeDriver"],
     })))
 }
 
-async fn capabilities(body: Bytes) -> Result<Response, BadRequest> {
+async fn capabilities(Body(body): Body) -> Result<Response, BadRequest> {
     check_json("/VolumeDriver.Capabilities", &body)?;
     Ok(reply(Ok(CapabilitiesResponse {
         capabilities: Capabilities { scope: "global" },
     })))
 }
 
-async fn create(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn create(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: CreateRequest = parse("/VolumeDriver.Create", &body)?;
     let done = within_budget(driver.create(&request.name, request.opts.as_ref())).await;
     Ok(reply(done.map(|()| no_error())))
 }
 
-async fn remove(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn remove(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: NameRequest = parse("/VolumeDriver.Remove", &body)?;
     let done = within_budget(driver.remove(&request.name)).await;
     Ok(reply(done.map(|()| no_error())))
 }
 
-async fn mount(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn mount(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: MountRequest = parse("/VolumeDriver.Mount", &body)?;
     let mounted = within_budget(driver.mount(&request.name, &request.id)).await;
     Ok(reply(mounted.map(mountpoint)))
 }
 
-async fn unmount(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn unmount(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: MountRequest = parse("/VolumeDriver.Unmount", &body)?;
     let done = within_budget(driver.unmount(&request.name, &request.id)).await;
     Ok(reply(done.map(|()| no_error())))
 }
 
-async fn release(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn release(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: ReleaseRequest = parse("/Cloudstor.Release", &body)?;
     let released = within_budget(driver.release(&request.name, request.id.as_deref())).await;
     Ok(reply(released.map(|released| ReleaseResponse {
@@ -147,7 +154,7 @@ async fn release(State(driver): Shared, body: Bytes) -> Result<Response, BadRequ
     })))
 }
 
-async fn path(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn path(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: NameRequest = parse("/VolumeDriver.Path", &body)?;
     Ok(reply(
         within_budget(driver.path(&request.name))
@@ -156,16 +163,22 @@ async fn path(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest
     ))
 }
 
-async fn get(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn get(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: NameRequest = parse("/VolumeDriver.Get", &body)?;
     let found = within_budget(driver.get(&request.name)).await;
+    // Docker asks Get before every Create, and asks every driver about a name it does not
+    // know: "no such volume" is the ordinary answer there, not a refusal worth a warning.
+    if let Err(err @ Error::NotFound { .. }) = &found {
+        debug!(error = %err, "no such volume");
+        return Ok(refusal(err));
+    }
     Ok(reply(found.map(|volume| GetResponse {
         volume,
         err: String::new(),
     })))
 }
 
-async fn list(State(driver): Shared, body: Bytes) -> Result<Response, BadRequest> {
+async fn list(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     check_json("/VolumeDriver.List", &body)?;
     let listed = within_budget(driver.list()).await;
     Ok(reply(listed.map(|volumes| {
@@ -192,6 +205,53 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
     );
     warn!(%method, path = uri.path(), "unknown endpoint");
     json_response(StatusCode::NOT_FOUND, &ErrResponse { err: message })
+}
+
+/// Every route exists for POST only; axum's own 405 has an empty body.
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "{method} {} is not supported; this plugin answers only POST, on {}",
+        uri.path(),
+        ENDPOINTS.join(", ")
+    );
+    warn!(%method, path = uri.path(), "wrong method");
+    let mut response = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &ErrResponse { err: message },
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
+}
+
+/// The raw request body; a body that cannot be read (over `MAX_BODY_BYTES`, or cut off) is
+/// answered with axum's status and an `Err` that names the endpoint.
+pub struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let path = request.uri().path().to_string();
+        let rejection = match Bytes::from_request(request, state).await {
+            Ok(bytes) => return Ok(Body(bytes)),
+            Err(rejection) => rejection,
+        };
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "the {path} request body is over the {MAX_BODY_BYTES}-byte limit; Docker's requests are far smaller"
+            )
+        } else {
+            format!(
+                "cannot read the {path} request body: {}",
+                rejection.body_text()
+            )
+        };
+        warn!(endpoint = %path, error = %message, "unreadable request");
+        Err(json_response(status, &ErrResponse { err: message }))
+    }
 }
 
 /// A request whose body is not the JSON the endpoint expects; answered with HTTP 400.
@@ -244,18 +304,22 @@ fn mountpoint(path: std::path::PathBuf) -> MountpointResponse {
     }
 }
 
-/// Errors go back as HTTP 500 with `{"Err": "..."}`, as go-plugins-helpers does.
 fn reply<T: Serialize>(result: Result<T, Error>) -> Response {
     match result {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(err) => {
             warn!(error = %err, "request refused");
-            let body = ErrResponse {
-                err: err.to_string(),
-            };
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
+            refusal(&err)
         }
     }
+}
+
+/// Errors go back as HTTP 500 with `{"Err": "..."}`, as go-plugins-helpers does.
+fn refusal(err: &Error) -> Response {
+    let body = ErrResponse {
+        err: err.to_string(),
+    };
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
 }
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
