@@ -63,9 +63,11 @@ fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
     let shared = tempfile::tempdir().unwrap();
     let store = shared.path().join("share");
     std::fs::create_dir(&store).unwrap();
-    let a = TestPlugin::start(&store, "node-a", "");
+    // Heartbeats every third of a second: none of them may rebuild the store either.
+    let a = TestPlugin::start(&store, "node-a", "lease_ttl_secs = 1");
     a.ok("/VolumeDriver.Create", &name_body("first"));
     std::fs::rename(&store, shared.path().join("moved")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
 
     let refused = a.err("/VolumeDriver.Create", &name_body("second"));
     assert!(refused.contains("does not exist"), "{refused}");
@@ -99,7 +101,7 @@ fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
 #[test]
 fn mounts_whose_containers_went_away_while_the_plugin_was_down_are_released() {
     let shared = tempfile::tempdir().unwrap();
-    let real_docker = "docker_socket = \"/var/run/docker.sock\"";
+    let real_docker = "docker_socket = \"/var/run/docker.sock\"\nreconcile_grace_secs = 0";
     let mut a = TestPlugin::start(shared.path(), "node-a", real_docker);
     let b = TestPlugin::start(shared.path(), "node-b", "");
     let (volume, container) = (unique("orphaned"), unique("app"));
@@ -160,6 +162,19 @@ fn mounts_whose_containers_went_away_while_the_plugin_was_down_are_released() {
         "{stdout}"
     );
     b.ok("/VolumeDriver.Remove", &name_body("by-hand"));
+
+    // On demand: `cloudstor volume reconcile` asks Docker again.
+    a.ok("/VolumeDriver.Create", &name_body("ghost"));
+    a.ok("/VolumeDriver.Mount", &mount_body("ghost", "no-container"));
+    let reconciled = cloudstor(&["volume", "reconcile", "--config", &config]);
+    let stdout = String::from_utf8_lossy(&reconciled.stdout);
+    assert!(
+        reconciled.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&reconciled.stderr)
+    );
+    assert_eq!(stdout.trim(), "released 1 mount(s) of ghost");
+    b.ok("/VolumeDriver.Remove", &name_body("ghost"));
 }
 
 /// Item 4: a node whose plugin was away while another took a single-node volume does not

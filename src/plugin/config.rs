@@ -57,6 +57,8 @@ pub struct PluginConfig {
     pub restart_grace: Duration,
     /// The Docker engine's API, asked at start which mounts still have containers.
     pub docker_socket: PathBuf,
+    /// Reconciliation never releases a volume mounted more recently than this.
+    pub reconcile_grace: Duration,
     pub trash_retention: Duration,
     pub operation_timeout: Duration,
     pub mount_timeout: Duration,
@@ -73,6 +75,7 @@ struct RawConfig {
     lease_ttl_secs: Option<u64>,
     restart_grace_secs: Option<u64>,
     docker_socket: Option<PathBuf>,
+    reconcile_grace_secs: Option<u64>,
     trash_retention_days: Option<u64>,
     operation_timeout_secs: Option<u64>,
     mount_timeout_secs: Option<u64>,
@@ -147,6 +150,7 @@ impl PluginConfig {
             docker_socket: raw
                 .docker_socket
                 .unwrap_or_else(|| super::docker::DEFAULT_SOCKET.into()),
+            reconcile_grace: Duration::from_secs(raw.reconcile_grace_secs.unwrap_or(60)),
             trash_retention: Duration::from_secs(raw.trash_retention_days.unwrap_or(7) * 86_400),
             operation_timeout,
             mount_timeout,

@@ -11,6 +11,8 @@ pub enum Error {
     Name(#[from] NameError),
     #[error(transparent)]
     Option(#[from] OptionError),
+    #[error(transparent)]
+    Docker(#[from] super::docker::DockerError),
     #[error(
         "no such volume {volume}; create it first with `docker volume create -d DRIVER {volume}`"
     )]

@@ -57,9 +57,15 @@ fn nodes_dir(volume_dir: &Path) -> PathBuf {
 }
 
 /// Pushes `node`'s heartbeat on the file system at `root` to `until`.
+/// Never creates `root` itself: a store that is gone must stay gone (see `store`).
 pub fn beat(root: &Path, node: &str, until: SystemTime) -> Result<(), Error> {
     let dir = root.join(NODES_DIR);
-    std::fs::create_dir_all(&dir).map_err(Error::io("cannot create", &dir))?;
+    match std::fs::create_dir(&dir) {
+        Err(err) if err.kind() != ErrorKind::AlreadyExists => {
+            return Err(Error::io("cannot create", dir)(err));
+        }
+        _ => {}
+    }
     set_time(&dir.join(format!("{node}{HEARTBEAT_SUFFIX}")), until, true)
         .map_err(Error::io("cannot write heartbeat", dir))
 }
@@ -210,6 +216,14 @@ mod tests {
         remove_released(&volume, "node-a").unwrap();
         remove_released(&volume, "node-a").unwrap();
         assert!(!lease_path(&volume, "node-a").exists());
+    }
+
+    #[test]
+    fn a_heartbeat_never_creates_a_missing_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        beat(&gone, "node-a", SystemTime::now() + MINUTE).unwrap_err();
+        assert!(!gone.exists());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 /// Every endpoint this plugin answers, for the "unknown endpoint" message.
-pub const ENDPOINTS: [&str; 10] = [
+pub const ENDPOINTS: [&str; 11] = [
     "/Plugin.Activate",
     "/VolumeDriver.Create",
     "/VolumeDriver.Remove",
@@ -19,6 +19,7 @@ pub const ENDPOINTS: [&str; 10] = [
     "/VolumeDriver.List",
     "/VolumeDriver.Capabilities",
     "/Cloudstor.Release",
+    "/Cloudstor.Reconcile",
 ];
 
 /// `cloudstor volume release`: the operator's way to drop mounts whose containers are gone.
@@ -32,13 +33,26 @@ pub struct ReleaseRequest {
     pub id: Option<String>,
 }
 
+/// `cloudstor volume reconcile`: what the plugin released after asking Docker.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReconcileResponse {
+    #[serde(default)]
+    pub released: Vec<ReleasedMounts>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReleasedMounts {
+    pub name: String,
+    pub mounts: usize,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReleaseResponse {
     #[serde(default)]
     pub released: usize,
-    #[serde(default)]
-    pub err: String,
 }
 
 #[derive(Debug, Deserialize)]

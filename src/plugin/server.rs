@@ -25,8 +25,8 @@ use super::driver::Driver;
 use super::error::Error;
 use super::protocol::{
     ActivateResponse, Capabilities, CapabilitiesResponse, CreateRequest, ENDPOINTS, ErrResponse,
-    GetResponse, ListResponse, MountRequest, MountpointResponse, NameRequest, ReleaseRequest,
-    ReleaseResponse, VolumeInfo,
+    GetResponse, ListResponse, MountRequest, MountpointResponse, NameRequest, ReconcileResponse,
+    ReleaseRequest, ReleaseResponse, ReleasedMounts, VolumeInfo,
 };
 
 /// Docker abandons a plugin call after 30 s; answer, even if only with an error, before.
@@ -74,6 +74,7 @@ pub fn router(driver: Arc<Driver>) -> Router {
         .route("/VolumeDriver.List", post(list))
         .route("/VolumeDriver.Capabilities", post(capabilities))
         .route("/Cloudstor.Release", post(release))
+        .route("/Cloudstor.Reconcile", post(reconcile))
         .method_not_allowed_fallback(wrong_method)
         .fallback(unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -148,9 +149,22 @@ async fn unmount(State(driver): Shared, Body(body): Body) -> Result<Response, Ba
 async fn release(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
     let request: ReleaseRequest = parse("/Cloudstor.Release", &body)?;
     let released = within_budget(driver.release(&request.name, request.id.as_deref())).await;
-    Ok(reply(released.map(|released| ReleaseResponse {
-        released,
-        err: String::new(),
+    Ok(reply(released.map(|released| ReleaseResponse { released })))
+}
+
+async fn reconcile(State(driver): Shared, Body(body): Body) -> Result<Response, BadRequest> {
+    check_json("/Cloudstor.Reconcile", &body)?;
+    let released = within_budget(driver.reconcile_with_docker()).await;
+    Ok(reply(released.map(|released| {
+        ReconcileResponse {
+            released: released
+                .into_iter()
+                .map(|(name, mounts)| ReleasedMounts {
+                    name: name.to_string(),
+                    mounts,
+                })
+                .collect(),
+        }
     })))
 }
 

@@ -3,7 +3,6 @@
 //! leases left without a mount, and purges expired trash; at SIGTERM it keeps the leases of
 //! volumes containers still use standing through a restart.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -37,7 +36,7 @@ impl Driver {
         self.start_up().await;
         let mut beat = tokio::time::interval(self.config.lease_ttl / 3);
         let mut purge = tokio::time::interval(TRASH_PURGE_INTERVAL);
-        let reconcile = self.reconcile_with_docker();
+        let reconcile = self.reconcile_when_docker_answers();
         tokio::pin!(reconcile);
         let mut reconciled = false;
         loop {
@@ -81,6 +80,7 @@ impl Driver {
         let beats = (0..self.lanes.len()).map(|index| {
             let node = self.config.node_id.clone();
             self.on_root(index, "heartbeat", move |root, _| {
+                root.verify()?;
                 lease::beat(&root.path, &node, SystemTime::now() + lasting)
             })
         });
@@ -173,64 +173,64 @@ impl Driver {
         }
     }
 
-    /// Mounts from before the start whose volume no running container uses any more (removed
-    /// while the plugin was down, so their Unmount never came) are released. Docker starts
-    /// after the plugin, so this waits for it.
-    async fn reconcile_with_docker(&self) {
+    /// At start: Docker starts after the plugin, so this waits for it.
+    async fn reconcile_when_docker_answers(&self) {
         let waiting_until = tokio::time::Instant::now() + DOCKER_WAIT;
         loop {
-            let (socket, driver) = (self.config.docker_socket.clone(), self.config.driver_name());
-            let limit = self.config.operation_timeout;
-            let answer = tokio::task::spawn_blocking(move || {
-                docker::volumes_in_use(&socket, &driver, limit)
-            })
-            .await
-            .expect("asking Docker does not panic");
-            match answer {
-                Ok(in_use) => return self.release_gone(&in_use).await,
+            match self.reconcile_with_docker().await {
+                Ok(_) => return,
                 Err(err) if tokio::time::Instant::now() < waiting_until => {
                     debug!(error = %err, "waiting for Docker to reconcile mounts from before the start");
                     tokio::time::sleep(DOCKER_RETRY).await;
                 }
                 Err(err) => {
-                    warn!(error = %err, "cannot ask Docker which mounts still have containers; mounts from before the start are kept (`cloudstor volume release` drops one)");
+                    warn!(error = %err, "cannot ask Docker which mounts still have containers; they are kept (`cloudstor volume reconcile` or `release` later)");
                     return;
                 }
             }
         }
     }
 
-    async fn release_gone(&self, in_use: &HashMap<String, usize>) {
-        let gone: Vec<VolumeName> = self
-            .from_before_start
-            .lock()
-            .expect("mounts from before")
-            .iter()
-            .filter(|(name, ids)| !ids.is_empty() && !in_use.contains_key(name.as_str()))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in gone {
+    /// Releases this node's mounts of volumes that no running container uses (removed while
+    /// the plugin was down, so their Unmount never came); returns each volume with how many
+    /// mounts were released. A volume mounted within `reconcile_grace` is left alone.
+    pub async fn reconcile_with_docker(&self) -> Result<Vec<(VolumeName, usize)>, Error> {
+        let (socket, driver) = (self.config.docker_socket.clone(), self.config.driver_name());
+        let limit = self.config.operation_timeout;
+        let in_use =
+            tokio::task::spawn_blocking(move || docker::volumes_in_use(&socket, &driver, limit))
+                .await
+                .expect("asking Docker does not panic")?;
+        let mut released = Vec::new();
+        for name in self.refs.mounted_volumes() {
+            if in_use.contains_key(name.as_str()) {
+                continue;
+            }
             let _lock = self.lock(&name).await;
-            let ids = self
-                .from_before_start
-                .lock()
-                .expect("mounts from before")
-                .remove(&name)
-                .unwrap_or_default();
-            let mut released = 0;
-            for id in &ids {
-                match self.refs.remove(&name, id) {
-                    Ok(Some(_)) => released += 1,
-                    Ok(None) => {}
-                    Err(err) => warn!(volume = %name, error = %err, "cannot release a mount"),
+            if self.mounted_recently(&name) {
+                continue;
+            }
+            let mut count = 0;
+            for id in self.refs.ids(&name) {
+                if self.refs.remove(&name, &id)?.is_some() {
+                    count += 1;
                 }
             }
-            info!(volume = %name, released, "released mounts whose containers are gone (removed while the plugin was down)");
-            if released > 0 && self.refs.count(&name) == 0 {
+            if count > 0 {
+                info!(volume = %name, released = count, "released mounts no running container uses");
                 self.released_last(&name, "no container uses it any more")
                     .await;
+                released.push((name, count));
             }
         }
+        Ok(released)
+    }
+
+    fn mounted_recently(&self, name: &VolumeName) -> bool {
+        let last_mount = self.last_mount.lock().expect("last mounts");
+        last_mount
+            .get(name)
+            .is_some_and(|at| at.elapsed() < self.config.reconcile_grace)
     }
 
     /// Leases this node released, or may have written in a Mount that then failed: each is

@@ -12,6 +12,7 @@ mod maintenance;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
@@ -47,9 +48,10 @@ pub struct Driver {
     /// Volumes whose lease file this node may have left without a mount: released by an
     /// Unmount (the file is deleted later) or written by a Mount that failed after it.
     unsettled: Mutex<HashSet<VolumeName>>,
-    /// Mount IDs from before this start that no Mount has repeated since: the only ones
-    /// reconciliation with Docker may release.
-    from_before_start: Mutex<HashMap<VolumeName, BTreeSet<String>>>,
+    /// When each volume was last mounted here: reconciliation with Docker leaves volumes
+    /// mounted within `reconcile_grace` alone, because Docker mounts a volume a moment before
+    /// its container shows as running.
+    last_mount: Mutex<HashMap<VolumeName, Instant>>,
     /// Volumes this node may not use as it stands, with the reason (shown by Get).
     conflicts: Mutex<HashMap<VolumeName, String>>,
 }
@@ -65,7 +67,7 @@ impl Driver {
             .map(|_| Lane::new(lane::default_width()))
             .collect();
         Ok(Self {
-            from_before_start: Mutex::new(refs.mounts().into_iter().collect()),
+            last_mount: Mutex::new(HashMap::new()),
             mounter: Mounter::new(&config.mount_root, config.mount_timeout),
             store,
             refs,
@@ -137,12 +139,15 @@ impl Driver {
                 volume: name.to_string(),
             });
         }
+        self.last_mount
+            .lock()
+            .expect("last mounts")
+            .insert(name.clone(), Instant::now());
         let first_here = self.refs.count(&name) == 0;
         let counted_now = !self.refs.ids(&name).contains(id);
         if counted_now {
             self.refs.add(&name, id)?;
         }
-        self.repeated(&name, id);
         let node = self.config.node_id.clone();
         let what = format!("mount of volume {name}");
         let mounted = self
@@ -171,7 +176,6 @@ impl Driver {
         let name = VolumeName::parse(raw_name)?;
         check_mount_id("Unmount", &name, id)?;
         let _lock = self.lock(&name).await;
-        self.repeated(&name, id);
         match self.refs.remove(&name, id)? {
             None => warn!("unmount of a mount id this node does not hold; nothing to do"),
             Some(0) => self.released_last(&name, "unmounted").await,
@@ -192,7 +196,6 @@ impl Driver {
         };
         let mut released = 0;
         for id in &ids {
-            self.repeated(&name, id);
             if self.refs.remove(&name, id)?.is_some() {
                 released += 1;
             }
@@ -453,14 +456,6 @@ impl Driver {
     fn unsettle(&self, name: &VolumeName) {
         let mut unsettled = self.unsettled.lock().expect("unsettled leases");
         unsettled.insert(name.clone());
-    }
-
-    /// Docker repeated this mount ID, so it is live and reconciliation must not release it.
-    fn repeated(&self, name: &VolumeName, id: &str) {
-        let mut before = self.from_before_start.lock().expect("mounts from before");
-        if let Some(ids) = before.get_mut(name) {
-            ids.remove(id);
-        }
     }
 
     fn conflict(&self, name: &VolumeName) -> Option<String> {

@@ -1,6 +1,6 @@
-//! `cloudstor volume ls|inspect|restore|release|purge`: admin of plugin volumes on a node,
-//! straight on the shared file systems named in the plugin config; only `release` asks the
-//! running plugin, which owns the mount journal.
+//! `cloudstor volume ls|inspect|restore|release|reconcile|purge`: admin of plugin volumes on
+//! a node, straight on the shared file systems named in the plugin config; `release` and
+//! `reconcile` ask the running plugin, which owns the mount journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use serde_json::json;
 /// Manage the plugin's volumes on this node: list, inspect, restore or purge removed ones, release mounts.
 ///
 /// Works straight on the shared file systems named in the plugin config, so it answers for the
-/// whole cluster and needs no running plugin (except `release`). `docker volume rm` never deletes data: it moves the
+/// whole cluster and needs no running plugin (except `release` and `reconcile`). `docker volume rm` never deletes data: it moves the
 /// volume to the trash, kept for the configured retention (7 days by default).
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,6 +55,12 @@ enum VolumeCommand {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Ask Docker now which volumes running containers use, and release this node's mounts
+    /// of the others (the plugin does this by itself at start).
+    ///
+    /// A volume mounted within the last `reconcile_grace_secs` (60) is left alone: Docker
+    /// mounts a volume a moment before its container shows as running.
+    Reconcile,
     /// Delete removed volumes for good: the given IDs, or every one past retention.
     Purge {
         #[arg(required_unless_present = "expired")]
@@ -92,6 +98,15 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
             }
             let released = admin::release(&config.socket, &name, mount_id.as_deref())?;
             println!("released {released} mount(s) of {name}");
+        }
+        VolumeCommand::Reconcile => {
+            let released = admin::reconcile(&config.socket)?;
+            if released.is_empty() {
+                println!("every mount on this node has a running container; nothing released");
+            }
+            for volume in released {
+                println!("released {} mount(s) of {}", volume.mounts, volume.name);
+            }
         }
         VolumeCommand::Purge { ids, expired } => {
             let purged = if expired {
