@@ -70,57 +70,13 @@ pub enum ApplyError {
     Cloud(#[from] CloudError),
 }
 
-/// Refuses destroying or replacing protected file systems, naming each and what it holds.
+/// Refuses destroying or replacing file systems AWS marks protected (see [`Plan::refusals`]).
 pub fn check_protection(plan: &Plan, allow_data_loss: bool) -> Result<(), ApplyError> {
-    if allow_data_loss {
-        return Ok(());
-    }
-    let refused: Vec<String> = plan
-        .changes
-        .iter()
-        .filter_map(|change| {
-            let protected = match (change.action, &change.before, &change.after) {
-                (Action::Delete, Some(Resource::FileSystem(fs)), _) => fs.protect,
-                (Action::Replace, _, Some(Resource::FileSystem(fs))) => fs.protect,
-                _ => false,
-            };
-            protected.then(|| protected_line(plan, change))
-        })
-        .collect();
-    if refused.is_empty() {
+    let refused = plan.refusals();
+    if allow_data_loss || refused.is_empty() {
         Ok(())
     } else {
         Err(ApplyError::Protected(refused))
-    }
-}
-
-fn protected_line(plan: &Plan, change: &crate::plan::ResourceChange) -> String {
-    let id = change.before.as_ref().and_then(Resource::id).unwrap_or("?");
-    let bytes = plan.sizes.get(&change.address).copied().unwrap_or(0);
-    let verb = if change.action == Action::Replace {
-        "replaced"
-    } else {
-        "destroyed"
-    };
-    format!(
-        "  - {} ({id}) is protected and would be {verb}; it holds {}",
-        change.address,
-        human_bytes(bytes)
-    )
-}
-
-pub fn human_bytes(bytes: i64) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", units[unit])
     }
 }
 

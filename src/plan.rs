@@ -162,6 +162,36 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    /// What apply refuses without `--allow-data-loss`, one line per file system: destroying
+    /// or replacing one that AWS marks protected. Protection comes from AWS (the
+    /// [`crate::model::PROTECT_TAG`] refresh read), never from the spec, so a spec that turns
+    /// it off and forces a replacement in one edit is refused: switching protection off
+    /// takes an apply of its own.
+    pub fn refusals(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|change| {
+                let Some(Resource::FileSystem(fs)) = &change.before else {
+                    return None;
+                };
+                let verb = match change.action {
+                    Action::Replace => "replaced",
+                    Action::Delete => "destroyed",
+                    Action::Create | Action::Update => return None,
+                };
+                let id = fs.id.as_deref().unwrap_or("?");
+                let bytes = self.sizes.get(&change.address).copied().unwrap_or(0);
+                fs.protect.then(|| {
+                    format!(
+                        "  - {} ({id}) is protected and would be {verb}; it holds {}",
+                        change.address,
+                        human_bytes(bytes)
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
         for change in &self.changes {
@@ -554,4 +584,19 @@ fn record_changes(applied: &AppliedRecord, now: &AppliedRecord) -> Vec<(String, 
         .map(|(name, read)| (name.to_string(), read(applied), read(now)))
         .filter(|(_, was, is)| was != is)
         .collect()
+}
+
+fn human_bytes(bytes: i64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
 }

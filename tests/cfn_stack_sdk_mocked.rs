@@ -164,6 +164,7 @@ async fn rollback_is_reported_with_the_failing_resource_and_reason_sdk_mocked() 
         change_set_id: "cs-1".into(),
         creates_stack: true,
         view: Default::default(),
+        protected: Default::default(),
     };
 
     let mut seen = Vec::new();

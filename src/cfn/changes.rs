@@ -240,6 +240,8 @@ fn render_resource(out: &mut String, change: &ResourceChangeView) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use aws_sdk_cloudformation::types::{ResourceAttribute, ResourceTargetDefinition};
 
     use super::*;
@@ -325,17 +327,27 @@ mod tests {
                 vec![detail("PerformanceMode", RequiresRecreation::Always)],
             )
         };
+        let none = BTreeSet::new();
         let scratch = ChangeSetView::from_sdk(&[replace("FileSystemScratch")]);
-        assert!(crate::cfn::check_protection(&spec, &scratch, false).is_ok());
+        assert!(crate::cfn::check_protection(&spec, &scratch, &none, false).is_ok());
+        let protected_in_aws = BTreeSet::from(["scratch".to_string()]);
+        let error = crate::cfn::check_protection(&spec, &scratch, &protected_in_aws, false)
+            .expect_err("protect = false in the spec does not lift AWS's protection");
+        assert!(
+            error
+                .to_string()
+                .contains("protected file systems filesystem.scratch"),
+            "{error}"
+        );
         let shared = ChangeSetView::from_sdk(&[replace("FileSystemShared")]);
-        let error = crate::cfn::check_protection(&spec, &shared, false).unwrap_err();
+        let error = crate::cfn::check_protection(&spec, &shared, &none, false).unwrap_err();
         assert!(
             error
                 .to_string()
                 .contains("protected file systems filesystem.shared"),
             "{error}"
         );
-        assert!(crate::cfn::check_protection(&spec, &shared, true).is_ok());
+        assert!(crate::cfn::check_protection(&spec, &shared, &none, true).is_ok());
     }
 
     #[test]

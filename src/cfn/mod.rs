@@ -13,6 +13,8 @@ pub use changes::{ChangeSetView, Replacement, ResourceChangeView, render_change_
 pub use stack::{DeleteOutcome, DeployOutcome, PreparedChangeSet, StackEvent, Stacks};
 pub use template::{TemplateOptions, build, to_yaml};
 
+use std::collections::BTreeSet;
+
 use crate::cloud::CloudError;
 
 /// A spec that cannot be expressed as a template.
@@ -76,7 +78,7 @@ pub enum CfnError {
         hint: &'static str,
     },
     #[error(
-        "the change set replaces protected file systems {}: CloudFormation keeps the old ones (UpdateReplacePolicy: Retain) but the stack moves on to new, empty ones; pass --allow-data-loss if that is what you want",
+        "the change set replaces protected file systems {}: the stack would move on to new, empty ones (and delete the old ones where the spec sets protect = false); switch protection off in an apply of its own first, or pass --allow-data-loss if that is what you want",
         filesystems.join(", ")
     )]
     ProtectedReplacement { filesystems: Vec<String> },
@@ -92,12 +94,15 @@ pub enum CfnError {
     },
 }
 
-/// Refuses a change set that replaces a file system the spec protects, as the API engine
-/// refuses to, unless the user allows it. Removals need no check: `DeletionPolicy: Retain`
-/// keeps a removed file system and its data.
+/// Refuses a change set that replaces a protected file system, as the API engine refuses
+/// to, unless the user allows it. Protected means so in AWS (`protected_in_aws`, by spec
+/// name) or in the spec: the edit that sets `protect = false` also sets the Delete policies,
+/// so it must not replace the file system too. Removals of file systems the spec still
+/// protects need no check: `DeletionPolicy: Retain` keeps them and their data.
 pub fn check_protection(
     spec: &crate::spec::Spec,
     view: &ChangeSetView,
+    protected_in_aws: &BTreeSet<String>,
     allow_data_loss: bool,
 ) -> Result<(), CfnError> {
     let filesystems: Vec<String> = spec
@@ -105,7 +110,7 @@ pub fn check_protection(
         .iter()
         .filter(|(name, fs)| {
             let logical = template::filesystem_logical_id(name);
-            fs.protect && view.replaces(&logical)
+            (fs.protect || protected_in_aws.contains(*name)) && view.replaces(&logical)
         })
         .map(|(name, _)| format!("filesystem.{name}"))
         .collect();

@@ -17,7 +17,8 @@ use serde_json::Value;
 use super::CfnError;
 use super::changes::ChangeSetView;
 use super::template::{self, TemplateOptions};
-use crate::cloud::{Cloud, check_network};
+use crate::cloud::{Cloud, Observed, check_network};
+use crate::model::{Address, Resource};
 use crate::spec::Spec;
 
 /// The CloudFormation client and how patiently it waits.
@@ -39,6 +40,8 @@ pub struct PreparedChangeSet {
     /// keeps for it (status REVIEW_IN_PROGRESS).
     pub creates_stack: bool,
     pub view: ChangeSetView,
+    /// File systems (by spec name) whose `cloudstor:protect` tag in AWS is true.
+    pub protected: BTreeSet<String>,
 }
 
 /// One line of a stack's history.
@@ -222,6 +225,7 @@ impl Stacks {
             stack,
             creates_stack,
             view: ChangeSetView::default(),
+            protected: protected_in_aws(&observed),
         };
         let view = self.wait_for_change_set(&prepared).await?;
         Ok(PreparedChangeSet { view, ..prepared })
@@ -544,6 +548,20 @@ impl Stacks {
 }
 
 /// Stacks that failed to create or delete cannot take a change set until they are deleted.
+/// Protection as AWS records it, which a spec that sets `protect = false` does not lift.
+fn protected_in_aws(observed: &Observed) -> BTreeSet<String> {
+    observed
+        .resources
+        .iter()
+        .filter_map(|(address, resource)| match (address, resource) {
+            (Address::FileSystem(name), Resource::FileSystem(fs)) if fs.protect => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn is_broken(status: &str) -> bool {
     status == "ROLLBACK_COMPLETE" || status.ends_with("_FAILED")
 }

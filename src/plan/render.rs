@@ -31,6 +31,16 @@ pub fn render_text(plan: &Plan) -> String {
         "\nPlan: {} to add, {} to change, {} to destroy.",
         summary.add, summary.change, summary.destroy
     );
+    let refusals = plan.refusals();
+    if !refusals.is_empty() {
+        out.push_str("\nApply will refuse these changes without --allow-data-loss:\n");
+        for line in refusals {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push_str(
+            "Keep the data by undoing these changes in the spec; to let it go, set protect = false for these file systems and apply that on its own first, or pass --allow-data-loss.\n",
+        );
+    }
     out
 }
 

@@ -28,7 +28,7 @@ pub async fn apply(
         stacks.discard(&prepared).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let approved = check_protection(spec, &prepared.view, allow_data_loss)
+    let approved = check_protection(spec, &prepared.view, &prepared.protected, allow_data_loss)
         .map_err(anyhow::Error::from)
         .and_then(|()| {
             if auto_approve {
