@@ -57,6 +57,47 @@ fn a_plugin_restart_never_lets_another_node_trash_a_live_volume() {
     assert!(refused.contains("node-a"), "{refused}");
 }
 
+/// Item 1 with a real container writing through the stop: its data stays in place.
+#[test]
+fn a_container_keeps_writing_to_its_volume_through_a_plugin_upgrade() {
+    let shared = tempfile::tempdir().unwrap();
+    let config = "lease_ttl_secs = 2\ndocker_socket = \"/var/run/docker.sock\"";
+    let mut a = TestPlugin::start(shared.path(), "node-a", config);
+    let b = TestPlugin::start(shared.path(), "node-b", "lease_ttl_secs = 2");
+    let (volume, container) = (unique("upgraded"), unique("writer"));
+    let mut cleanup = DockerCleanup::default();
+    cleanup.containers.push(container.clone());
+    cleanup.volumes.push(volume.clone());
+    docker_ok(&["volume", "create", "-d", &a.driver(), &volume]);
+    let mount = format!("{volume}:/data");
+    let writer = "while true; do date >> /data/log; sleep 0.2; done";
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &container,
+        "-v",
+        &mount,
+        busybox_image(),
+        "sh",
+        "-c",
+        writer,
+    ]);
+    assert!(a.sigterm().success());
+    std::thread::sleep(Duration::from_secs(4));
+    let refused = b.err("/VolumeDriver.Remove", &name_body(&volume));
+    assert!(refused.contains("node-a"), "{refused}");
+    a.restart();
+    let log = shared.path().join("volumes").join(&volume).join("data/log");
+    let before = std::fs::metadata(&log).unwrap().len();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > before,
+        "the container stopped writing"
+    );
+    assert_eq!(status(&a, &volume)["mounts_on_this_node"], 1);
+}
+
 /// Item 2: a store that moved away is an error, and nothing is rebuilt in its place.
 #[test]
 fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
@@ -65,20 +106,40 @@ fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
     std::fs::create_dir(&store).unwrap();
     // Heartbeats every third of a second: none of them may rebuild the store either.
     let a = TestPlugin::start(&store, "node-a", "lease_ttl_secs = 1");
-    a.ok("/VolumeDriver.Create", &name_body("first"));
+    let volume = unique("first");
+    let mut cleanup = DockerCleanup::default();
+    cleanup.volumes.push(volume.clone());
+    docker_ok(&["volume", "create", "-d", &a.driver(), &volume]);
     std::fs::rename(&store, shared.path().join("moved")).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
+    // As Swarm mounts it: with the driver named. (A bare `-v NAME:/data` makes Docker fall
+    // back to a new `local` volume when the plugin answers an error; docs/plugin.md says so.)
+    let mount = format!(
+        "type=volume,source={volume},target=/data,volume-driver={}",
+        a.driver()
+    );
+    let failed = plugin_support::docker_fails(&[
+        "run",
+        "--rm",
+        "--mount",
+        &mount,
+        busybox_image(),
+        "sh",
+        "-c",
+        "echo lost > /data/f",
+    ]);
+    assert!(failed.contains("not mounted or was moved"), "{failed}");
 
     let refused = a.err("/VolumeDriver.Create", &name_body("second"));
     assert!(refused.contains("does not exist"), "{refused}");
     for endpoint in ["/VolumeDriver.Get", "/VolumeDriver.Path"] {
-        let refused = a.err(endpoint, &name_body("first"));
+        let refused = a.err(endpoint, &name_body(&volume));
         assert!(refused.contains("not mounted or was moved"), "{refused}");
     }
-    let refused = a.err("/VolumeDriver.Mount", &mount_body("first", "c1"));
+    let refused = a.err("/VolumeDriver.Mount", &mount_body(&volume, "c1"));
     assert!(refused.contains("not mounted or was moved"), "{refused}");
     a.err("/VolumeDriver.List", "{}");
-    a.err("/VolumeDriver.Remove", &name_body("first"));
+    a.err("/VolumeDriver.Remove", &name_body(&volume));
     assert!(!store.exists(), "the store was rebuilt on the local disk");
 
     // Another file system's store where this one is expected.
@@ -94,6 +155,11 @@ fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
         "{refused}"
     );
     assert!(!store.join("volumes").exists());
+
+    // Back in place, the volume answers again (and Docker can remove it quickly).
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::rename(shared.path().join("moved"), &store).unwrap();
+    a.ok("/VolumeDriver.Get", &name_body(&volume));
 }
 
 /// Item 3: a container removed while the plugin was down never sends its Unmount; the
