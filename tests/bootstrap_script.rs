@@ -418,6 +418,10 @@ fn managed_install_creates_and_enables_the_plugin_once() {
         "{docker:#?}"
     );
     assert!(docker.contains(&&"docker plugin enable cloudstor:aws".to_owned()));
+    assert!(
+        root.path("/var/lib/cloudstor-plugin").is_dir(),
+        "the plugin's host directory (its config.json bind-mounts it) exists before enable"
+    );
     assert_eq!(
         fs::read_to_string(root.path("/var/lib/stub-docker/settings")).unwrap(),
         "EFS_ID_MAXIO=fs-0fast EFS_DNS_MAXIO=fs-0fast.efs.eu-west-1.amazonaws.com \

@@ -18,12 +18,14 @@ const ENTRYPOINT: Template = template!("plugin/entrypoint.sh");
 const BUSYBOX_APPLETS: [&str; 4] = ["sh", "mkdir", "mount", "umount"];
 
 /// Directories the plugin expects in its rootfs; `/var/lib/cloudstor` is the
-/// propagatedMount, so mounts under it are visible to Docker.
-const ROOTFS_DIRS: [&str; 7] = [
+/// propagatedMount, so mounts under it are visible to Docker, and `/var/lib/cloudstor-plugin`
+/// is where the host directory that outlives the plugin is mounted.
+const ROOTFS_DIRS: [&str; 8] = [
     "bin",
     "usr/local/bin",
     "etc/cloudstor",
     "var/lib/cloudstor",
+    "var/lib/cloudstor-plugin",
     "run/docker/plugins",
     "proc",
     "tmp",
@@ -153,6 +155,23 @@ mod tests {
         assert_eq!(config["interface"]["socket"], "cloudstor.sock");
         assert_eq!(config["network"]["type"], "host");
         assert_eq!(config["propagatedMount"], "/var/lib/cloudstor");
+        let data = &config["mounts"][0];
+        assert_eq!(
+            (&data["name"], &data["source"], &data["destination"]),
+            (
+                &serde_json::json!("data"),
+                &serde_json::json!("/var/lib/cloudstor-plugin"),
+                &serde_json::json!("/var/lib/cloudstor-plugin")
+            )
+        );
+        assert_eq!(data["settable"], serde_json::json!(["source"]));
+        assert!(
+            ENTRYPOINT
+                .text
+                .contains(r#"state_dir = "%s/state"\n' "$DATA""#)
+                && ENTRYPOINT.text.contains("DATA=/var/lib/cloudstor-plugin\n"),
+            "the state dir is on the data mount, not under the propagatedMount"
+        );
         assert_eq!(
             config["linux"]["capabilities"],
             serde_json::json!(["CAP_SYS_ADMIN"])

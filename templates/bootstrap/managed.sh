@@ -3,6 +3,9 @@
 PLUGIN_ARTIFACT=/var/lib/cloudstor/cloudstor-plugin.tar.gz
 PLUGIN_NAME=cloudstor:aws
 PLUGIN_PACKAGE_DIR=/var/lib/cloudstor/plugin-package
+# The plugin's state and hostpath volumes: its config.json bind-mounts this host directory, so
+# they outlive `docker plugin rm`. The bind fails at enable when it does not exist.
+PLUGIN_DATA_DIR=/var/lib/cloudstor-plugin
 PLUGIN_SETTINGS=@PLUGIN_SETTINGS@
 # What the last successful run installed: package sha256 and settings.
 PLUGIN_APPLIED=/var/lib/cloudstor/managed-plugin.applied
@@ -32,7 +35,18 @@ install_plugin() {
 	rm -rf "$PLUGIN_PACKAGE_DIR"
 	mkdir -p "$PLUGIN_PACKAGE_DIR"
 	tar -xzf "$PLUGIN_ARTIFACT" -C "$PLUGIN_PACKAGE_DIR"
-	docker plugin create "$PLUGIN_NAME" "$PLUGIN_PACKAGE_DIR"
+	mkdir -p "$PLUGIN_DATA_DIR"
+	# `docker plugin rm` deletes the old rootfs blob in the background; until it has, creating
+	# the same package again fails with "content ... already exists".
+	tries=1
+	until docker plugin create "$PLUGIN_NAME" "$PLUGIN_PACKAGE_DIR"; do
+		if [ "$tries" -ge 10 ]; then
+			log "docker plugin create $PLUGIN_NAME failed $tries times"
+			return 1
+		fi
+		tries=$((tries + 1))
+		sleep 1
+	done
 	# shellcheck disable=SC2086 # one word per KEY=VALUE setting
 	docker plugin set "$PLUGIN_NAME" $PLUGIN_SETTINGS
 	docker plugin enable "$PLUGIN_NAME"
