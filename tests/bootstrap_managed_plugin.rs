@@ -154,6 +154,14 @@ fn docker_plugin_create_accepts_the_package_and_its_config() {
             "Destination": "/var/lib/cloudstor-plugin",
             "Type": "bind",
             "Options": ["rbind", "rw"]
+        }, {
+            "Name": "docker",
+            "Description": "the Docker engine's API socket: asked at start which mounts still have running containers",
+            "Settable": null,
+            "Source": "/var/run/docker.sock",
+            "Destination": "/run/docker.sock",
+            "Type": "bind",
+            "Options": ["rbind"]
         }])
     );
     assert_eq!(config["Network"]["Type"], "host");

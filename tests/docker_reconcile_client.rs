@@ -11,7 +11,7 @@ use plugin_support::{DockerCleanup, busybox_image, docker_ok, unique};
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn local_use_of(volume: &str) -> Option<usize> {
-    volumes_in_use(Path::new(DEFAULT_SOCKET), "local", LIMIT)
+    volumes_in_use(Path::new(DEFAULT_SOCKET), LIMIT)
         .unwrap()
         .get(volume)
         .copied()

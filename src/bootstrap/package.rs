@@ -165,6 +165,19 @@ mod tests {
             )
         );
         assert_eq!(data["settable"], serde_json::json!(["source"]));
+        let docker = &config["mounts"][1];
+        assert_eq!(
+            (&docker["source"], &docker["destination"]),
+            (
+                &serde_json::json!("/var/run/docker.sock"),
+                &serde_json::json!("/run/docker.sock")
+            )
+        );
+        assert!(
+            ENTRYPOINT
+                .text
+                .contains(r#"docker_socket = "/run/docker.sock""#)
+        );
         assert!(
             ENTRYPOINT
                 .text

@@ -55,8 +55,6 @@ struct MountPoint {
     kind: String,
     #[serde(rename = "Name", default)]
     name: String,
-    #[serde(rename = "Driver", default)]
-    driver: String,
 }
 
 #[derive(Deserialize)]
@@ -64,13 +62,14 @@ struct ErrorBody {
     message: String,
 }
 
-/// How many running (or paused/restarting) containers on this engine use each volume of `driver`.
+/// How many running (or paused/restarting) containers on this engine use each named volume.
 ///
-/// `driver` is the plugin's name without a tag: Docker reports a managed plugin's volumes
-/// with its tag (`cloudstor:latest`), which matches too. `limit` bounds each read and write.
+/// Volumes are matched by name whatever driver Docker reports: a name is unique across every
+/// driver of one engine, and a managed plugin's driver name is whatever it was installed as
+/// (`cloudstor:latest`, `my/cloudstor:1.2`), which the plugin cannot know. `limit` bounds
+/// each read and write.
 pub fn volumes_in_use(
     socket: &Path,
-    driver: &str,
     limit: Duration,
 ) -> Result<HashMap<String, usize>, DockerError> {
     let reply = exchange(socket, REQUEST, limit).map_err(|source| DockerError::Unreachable {
@@ -89,7 +88,7 @@ pub fn volumes_in_use(
         });
     }
     let containers = parse(body).map_err(|e| reply_error(e.to_string()))?;
-    Ok(count(&containers, driver))
+    Ok(count(&containers))
 }
 
 /// One HTTP/1.0 request on a Unix socket; the reply is everything read until EOF. Also how
@@ -138,14 +137,7 @@ fn parse(body: &[u8]) -> serde_json::Result<Vec<Container>> {
     serde_json::from_slice(body)
 }
 
-fn is_driver(reported: &str, driver: &str) -> bool {
-    reported
-        .split_once(':')
-        .map_or(reported, |(name, _tag)| name)
-        == driver
-}
-
-fn count(containers: &[Container], driver: &str) -> HashMap<String, usize> {
+fn count(containers: &[Container]) -> HashMap<String, usize> {
     let mut in_use = HashMap::new();
     for container in containers {
         // A container may mount one volume at several paths; it still holds it once.
@@ -153,7 +145,7 @@ fn count(containers: &[Container], driver: &str) -> HashMap<String, usize> {
             .mounts
             .iter()
             .flatten()
-            .filter(|m| m.kind == "volume" && is_driver(&m.driver, driver))
+            .filter(|m| m.kind == "volume")
             .map(|m| m.name.as_str())
             .collect();
         for name in ours {
@@ -202,17 +194,12 @@ mod tests {
     }
 
     #[test]
-    fn counts_each_container_once_per_volume_of_the_driver() {
+    fn counts_each_container_once_per_volume_whatever_its_driver() {
         let containers = parse(REPLY.as_bytes()).unwrap();
         assert_eq!(
-            count(&containers, "cloudstor"),
-            counts(&[("data", 3), ("logs", 1)]),
-            "a managed plugin's tag and a socket plugin's bare name both match"
+            count(&containers),
+            counts(&[("data", 3), ("logs", 1), ("cache", 1)])
         );
-        assert_eq!(count(&containers, "cloudstor:latest"), counts(&[]));
-        assert_eq!(count(&containers, "cloud"), counts(&[]));
-        assert_eq!(count(&containers, "local"), counts(&[("cache", 1)]));
-        assert_eq!(count(&containers, "nfs"), counts(&[]));
     }
 
     /// Serves one connection with `reply` and hands back the request it read.
@@ -244,7 +231,7 @@ mod tests {
             "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n\
              [{\"Mounts\":[{\"Type\":\"volume\",\"Name\":\"v\",\"Driver\":\"cs\"}]}]",
         );
-        let in_use = volumes_in_use(&socket, "cs", LIMIT).unwrap();
+        let in_use = volumes_in_use(&socket, LIMIT).unwrap();
         assert_eq!(in_use, counts(&[("v", 1)]));
         let request = request.recv().unwrap();
         assert_eq!(
@@ -259,7 +246,7 @@ mod tests {
             "HTTP/1.0 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n\
              {\"message\":\"boom\"}",
         );
-        let err = volumes_in_use(&socket, "cs", LIMIT).unwrap_err();
+        let err = volumes_in_use(&socket, LIMIT).unwrap_err();
         assert!(
             matches!(&err, DockerError::Status { status: 500, .. }),
             "{err:?}"
@@ -271,7 +258,7 @@ mod tests {
     fn a_reply_that_is_not_http_or_not_json_is_unreadable() {
         for reply in ["SSH-2.0-OpenSSH_9.2\r\n", "HTTP/1.0 200 OK\r\n\r\n<html>"] {
             let (_dir, socket, _) = fake_engine(reply);
-            let err = volumes_in_use(&socket, "cs", LIMIT).unwrap_err();
+            let err = volumes_in_use(&socket, LIMIT).unwrap_err();
             assert!(matches!(err, DockerError::Reply { .. }), "{reply}: {err:?}");
         }
     }
@@ -280,7 +267,7 @@ mod tests {
     fn a_missing_socket_is_unreachable_and_says_what_to_check() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("docker.sock");
-        let err = volumes_in_use(&socket, "cs", LIMIT).unwrap_err();
+        let err = volumes_in_use(&socket, LIMIT).unwrap_err();
         assert!(matches!(err, DockerError::Unreachable { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains(&*socket.to_string_lossy()), "{message}");

@@ -21,6 +21,7 @@ write_config() {
 	printf 'socket = "/run/docker/plugins/cloudstor.sock"\n'
 	printf 'state_dir = "%s/state"\n' "$DATA"
 	printf 'mount_root = "/var/lib/cloudstor/mnt"\n'
+	printf 'docker_socket = "/run/docker.sock"\n'
 	if [ -n "${NODE_ID:-}" ]; then
 		printf 'node_id = "%s"\n' "$NODE_ID"
 	fi

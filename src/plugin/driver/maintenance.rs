@@ -195,12 +195,11 @@ impl Driver {
     /// the plugin was down, so their Unmount never came); returns each volume with how many
     /// mounts were released. A volume mounted within `reconcile_grace` is left alone.
     pub async fn reconcile_with_docker(&self) -> Result<Vec<(VolumeName, usize)>, Error> {
-        let (socket, driver) = (self.config.docker_socket.clone(), self.config.driver_name());
+        let socket = self.config.docker_socket.clone();
         let limit = self.config.operation_timeout;
-        let in_use =
-            tokio::task::spawn_blocking(move || docker::volumes_in_use(&socket, &driver, limit))
-                .await
-                .expect("asking Docker does not panic")?;
+        let in_use = tokio::task::spawn_blocking(move || docker::volumes_in_use(&socket, limit))
+            .await
+            .expect("asking Docker does not panic")?;
         let mut released = Vec::new();
         for name in self.refs.mounted_volumes() {
             if in_use.contains_key(name.as_str()) {
