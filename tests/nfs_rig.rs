@@ -1,0 +1,172 @@
+//! The plugin on real NFS v4.1 across separate kernels (issue 12): one NFS server guest and
+//! two node guests, each running dockerd and the `cloudstor-plugin` under test, booted once
+//! for every scenario below (`tests/rig/`). Each scenario is reported as a test of its own;
+//! name filters pick some (`cargo test --test nfs_rig -- stall`), `--list` lists them.
+//!
+//! The scenarios run in the order below: the fault scenarios come after the ones that need a
+//! healthy server, and the stale file handle, which replaces the export, comes last.
+
+mod rig;
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use rig::{NodeSpec, Rig};
+use serde_json::{Value, json};
+
+type Scenario = fn(&Rig);
+
+const SCENARIOS: &[(&str, Scenario)] = &[(
+    "two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash",
+    two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash,
+)];
+
+/// A heartbeat lapses 6 s after the last renewal (every 2 s), so the cut-off scenario is short.
+const LEASE_TTL_SECS: u64 = 6;
+const OPERATION_TIMEOUT_SECS: u64 = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let mut list = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" => list = true,
+            "--skip" => skips.extend(args.next()),
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter.to_string()),
+        }
+    }
+    let chosen: Vec<&(&str, Scenario)> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f)))
+        .filter(|(name, _)| !skips.iter().any(|skip| name.contains(skip.as_str())))
+        .collect();
+    if list {
+        for (name, _) in &chosen {
+            println!("{name}: test");
+        }
+        return;
+    }
+    println!("\nrunning {} tests", chosen.len());
+    if chosen.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let rig = Rig::start(&[node("n1"), node("n2")]);
+    println!("rig booted in {:.1} s", started.elapsed().as_secs_f64());
+    let mut failed = Vec::new();
+    for (name, scenario) in chosen {
+        let began = Instant::now();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| scenario(&rig)));
+        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+        println!(
+            "test {name} ... {verdict} ({:.1} s)",
+            began.elapsed().as_secs_f64()
+        );
+        if result.is_err() {
+            failed.push(*name);
+        }
+    }
+    if !failed.is_empty() {
+        rig.mark_failed();
+    }
+    drop(rig);
+    println!(
+        "\ntest result: {}. {} failed; finished in {:.1} s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        eprintln!("failures: {failed:?}");
+        std::process::exit(101);
+    }
+}
+
+fn node(name: &'static str) -> NodeSpec {
+    NodeSpec {
+        name,
+        docker: true,
+        plugin_config: format!(
+            "lease_ttl_secs = {LEASE_TTL_SECS}\noperation_timeout_secs = {OPERATION_TIMEOUT_SECS}\n"
+        ),
+        filesystems: None,
+    }
+}
+
+fn named(name: &str) -> Value {
+    json!({ "Name": name })
+}
+
+fn mount(name: &str, id: &str) -> Value {
+    json!({ "Name": name, "ID": id })
+}
+
+fn volume_names(reply: &Value) -> Vec<String> {
+    reply["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|volume| volume["Name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Scenario 1: what one kernel writes, another reads; a volume held anywhere stays put.
+fn two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash(rig: &Rig) {
+    let (a, b) = (rig.node("n1"), rig.node("n2"));
+    a.call_ok("/VolumeDriver.Create", &named("shared1"));
+    let on_a = a
+        .call_ok("/VolumeDriver.Mount", &mount("shared1", "a1"))
+        .body["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nfs = a.ok("grep ' /run/cloudstor/mnt/efs ' /proc/mounts");
+    assert!(
+        nfs.starts_with(&format!(
+            "{}:/ /run/cloudstor/mnt/efs nfs4 ",
+            rig::SERVER_IP
+        )) && nfs.contains("vers=4.1"),
+        "{nfs}"
+    );
+    a.ok(&format!("echo written-on-n1 > {on_a}/f"));
+
+    assert!(
+        volume_names(&b.call_ok("/VolumeDriver.List", &json!({})).body)
+            .contains(&"shared1".to_string())
+    );
+    let on_b = b
+        .call_ok("/VolumeDriver.Mount", &mount("shared1", "b1"))
+        .body["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b.ok(&format!("cat {on_b}/f")), "written-on-n1");
+    b.call_ok("/VolumeDriver.Unmount", &mount("shared1", "b1"));
+    assert_eq!(
+        rig.server.ok("cat /run/export/volumes/shared1/data/f"),
+        "written-on-n1",
+        "the data is not on the server's export"
+    );
+
+    let refused = b.call_err("/VolumeDriver.Remove", &named("shared1"));
+    assert!(refused.contains("n1"), "{refused}");
+    a.call_ok("/VolumeDriver.Unmount", &mount("shared1", "a1"));
+    b.call_ok("/VolumeDriver.Remove", &named("shared1"));
+    assert!(
+        !volume_names(&a.call_ok("/VolumeDriver.List", &json!({})).body)
+            .contains(&"shared1".to_string())
+    );
+    let trash = rig.server.ok("ls /run/export/trash");
+    assert!(trash.starts_with("shared1@"), "{trash}");
+    assert_eq!(
+        rig.server.ok("cat /run/export/trash/shared1@*/data/f"),
+        "written-on-n1"
+    );
+}
