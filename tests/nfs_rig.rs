@@ -9,17 +9,23 @@
 mod rig;
 
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rig::{NodeSpec, Rig};
+use rig::{Guest, NodeSpec, Rig};
 use serde_json::{Value, json};
 
 type Scenario = fn(&Rig);
 
-const SCENARIOS: &[(&str, Scenario)] = &[(
-    "two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash",
-    two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash,
-)];
+const SCENARIOS: &[(&str, Scenario)] = &[
+    (
+        "two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash",
+        two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash,
+    ),
+    (
+        "single_node_leases_are_read_fresh_past_the_attribute_cache",
+        single_node_leases_are_read_fresh_past_the_attribute_cache,
+    ),
+];
 
 /// A heartbeat lapses 6 s after the last renewal (every 2 s), so the cut-off scenario is short.
 const LEASE_TTL_SECS: u64 = 6;
@@ -169,4 +175,90 @@ fn two_nodes_share_a_volume_and_only_an_unheld_one_goes_to_the_trash(rig: &Rig) 
         rig.server.ok("cat /run/export/trash/shared1@*/data/f"),
         "written-on-n1"
     );
+}
+
+/// Scenario 2: the attribute cache of another kernel's NFS client can show an old mtime for
+/// seconds; the lease check must not be fooled by it.
+fn single_node_leases_are_read_fresh_past_the_attribute_cache(rig: &Rig) {
+    let (a, b) = (rig.node("n1"), rig.node("n2"));
+    let create = json!({ "Name": "solo", "Opts": { "access": "single-node" } });
+    a.call_ok("/VolumeDriver.Create", &create);
+    let probe = "/run/cloudstor/mnt/efs/volumes/solo/data/probe";
+    a.ok(&format!("touch -d @1000 {probe}"));
+    let plain = staleness(a, b, probe, 2000, &format!("stat -c %Y {probe}"));
+    let opened = staleness(
+        a,
+        b,
+        probe,
+        3000,
+        &format!("{{ stat -L -c %Y /proc/self/fd/3; }} 3< {probe}"),
+    );
+    println!(
+        "  another node's mtime change: plain stat saw it after {plain:.2} s, open+fstat after {opened:.2} s"
+    );
+    assert!(
+        plain > 1.0,
+        "a plain stat was not stale ({plain:.2} s): this rig would not catch a lease read that trusts it"
+    );
+    assert!(opened < 0.5, "open+fstat was stale for {opened:.2} s");
+
+    let leases = "/run/cloudstor/mnt/efs/volumes/solo/leases";
+    // B reads the volume's leases (none yet), as the plugin and as a plain stat would.
+    b.call_ok("/VolumeDriver.Get", &named("solo"));
+    b.ok(&format!("ls -a {leases}; stat -c %Y {leases}"));
+    a.call_ok("/VolumeDriver.Mount", &mount("solo", "a1"));
+    let refused = b.call_err("/VolumeDriver.Mount", &mount("solo", "b1"));
+    assert!(
+        refused.contains("single-node") && refused.contains("n1"),
+        "{refused}"
+    );
+
+    // A's lease goes from held to released and B's from released to held, each read at once
+    // by the other kernel.
+    b.ok(&format!("stat -c %Y {leases}/n1.lease"));
+    a.call_ok("/VolumeDriver.Unmount", &mount("solo", "a1"));
+    b.call_ok("/VolumeDriver.Mount", &mount("solo", "b2"));
+    let refused = a.call_err("/VolumeDriver.Mount", &mount("solo", "a2"));
+    assert!(refused.contains("n2"), "{refused}");
+    b.call_ok("/VolumeDriver.Unmount", &mount("solo", "b2"));
+
+    // What a cached mtime could fool: A's heartbeat, seen lapsed by B, then renewed (a plugin
+    // paused, or restarting). A lease-file change also changes its directory, which makes
+    // B's client look the file up again; a heartbeat change touches nothing else.
+    a.call_ok("/VolumeDriver.Mount", &mount("solo", "a3"));
+    let heartbeat = "/run/export/nodes/n1.alive";
+    a.ok("kill -STOP $(pidof cloudstor-plugin)");
+    rig.server.ok(&format!(
+        "until [ $(stat -c %Y {heartbeat}) -lt $(date +%s) ]; do sleep 0.1; done"
+    ));
+    let status = &b.call_ok("/VolumeDriver.Get", &named("solo")).body["Volume"]["Status"];
+    assert_eq!(status["mounted_on"], json!([]), "{status}");
+    a.ok("kill -CONT $(pidof cloudstor-plugin)");
+    rig.server.ok(&format!(
+        "until [ $(stat -c %Y {heartbeat}) -gt $(date +%s) ]; do sleep 0.05; done"
+    ));
+    let refused = b.call_err("/VolumeDriver.Mount", &mount("solo", "b3"));
+    assert!(refused.contains("n1"), "{refused}");
+    a.call_ok("/VolumeDriver.Unmount", &mount("solo", "a3"));
+}
+
+/// Seconds between `writer` setting `path`'s mtime to `value` and `reader` seeing it with
+/// `read`, after `reader` has read the old value (so its client caches it).
+fn staleness(writer: &Guest, reader: &Guest, path: &str, value: u64, read: &str) -> f64 {
+    let old = reader.ok(read);
+    assert_ne!(old, value.to_string());
+    std::thread::scope(|scope| {
+        let poll = scope.spawn(|| {
+            reader.ok(&format!(
+                "until [ \"$({read})\" = {value} ]; do sleep 0.05; done; now"
+            ))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let changed: f64 = writer
+            .ok(&format!("touch -d @{value} {path}; now"))
+            .parse()
+            .unwrap();
+        let seen: f64 = poll.join().unwrap().parse().unwrap();
+        seen - changed
+    })
 }
