@@ -25,6 +25,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "single_node_leases_are_read_fresh_past_the_attribute_cache",
         single_node_leases_are_read_fresh_past_the_attribute_cache,
     ),
+    (
+        "a_swarm_task_moves_to_another_node_and_keeps_its_data",
+        a_swarm_task_moves_to_another_node_and_keeps_its_data,
+    ),
 ];
 
 /// A heartbeat lapses 6 s after the last renewal (every 2 s), so the cut-off scenario is short.
@@ -261,4 +265,78 @@ fn staleness(writer: &Guest, reader: &Guest, path: &str, value: u64, read: &str)
         let seen: f64 = poll.join().unwrap().parse().unwrap();
         seen - changed
     })
+}
+
+/// Scenario 6, the flagship: a two-node Swarm whose tasks move between kernels and find their
+/// own data on the NFS server.
+fn a_swarm_task_moves_to_another_node_and_keeps_its_data(rig: &Rig) {
+    let image = rig.load_image();
+    rig.swarm();
+    let manager = rig.node("n1");
+    let mover = "/run/export/volumes/movervol/data/log";
+    manager.ok(&format!(
+        "docker service create -d -q --name mover --constraint node.hostname==n1 \
+         --stop-grace-period 2s --env NODE={{{{.Node.Hostname}}}} \
+         --mount type=volume,volume-driver=cloudstor,source=movervol,destination=/data \
+         {image} sh -c 'echo \"$NODE found $(cat /data/log 2>/dev/null | wc -l) line(s)\" >> /data/log; exec sleep 3600'"
+    ));
+    rig.server
+        .ok(&format!("wait_until 90 grep -q '^n1 ' {mover}"));
+    let moved = std::thread::scope(|scope| {
+        let seen = scope.spawn(|| {
+            rig.server
+                .ok(&format!("wait_until 90 grep -q '^n2 ' {mover}; now"))
+        });
+        let updated = manager.ok(
+            "now; docker service update -d -q --constraint-rm node.hostname==n1 \
+             --constraint-add node.hostname==n2 mover >/dev/null",
+        );
+        seen.join().unwrap().parse::<f64>().unwrap() - updated.parse::<f64>().unwrap()
+    });
+    println!("  service update to the moved task appending to its data: {moved:.1} s");
+    assert_eq!(
+        rig.server.ok(&format!("cat {mover}")),
+        "n1 found 0 line(s)\nn2 found 1 line(s)"
+    );
+
+    // One volume per slot, one slot per node; the drained node's slot moves and finds its
+    // own volume.
+    manager.ok(&format!(
+        "docker service create -d -q --name slots --replicas 2 --stop-grace-period 2s \
+         --env NODE={{{{.Node.Hostname}}}} --env SLOT={{{{.Task.Slot}}}} \
+         --mount type=volume,volume-driver=cloudstor,source={{{{.Service.Name}}}}-{{{{.Task.Slot}}}}-vol,destination=/data \
+         {image} sh -c 'echo \"slot $SLOT on $NODE found [$(cat /data/log 2>/dev/null)]\" >> /data/log; exec sleep 3600'"
+    ));
+    let slot_log = |slot: u32| format!("/run/export/volumes/slots-{slot}-vol/data/log");
+    rig.server.ok(&format!(
+        "wait_until 90 test -s {} && wait_until 90 test -s {}",
+        slot_log(1),
+        slot_log(2)
+    ));
+    let first = rig.server.ok(&format!("cat {}", slot_log(1)));
+    let second = rig.server.ok(&format!("cat {}", slot_log(2)));
+    let node_of = |line: &str| line.split(' ').nth(3).unwrap().to_string();
+    let (from, to) = (node_of(&first), node_of(&second));
+    assert_ne!(from, to, "both slots on one node: {first} / {second}");
+    assert_eq!(first, format!("slot 1 on {from} found []"));
+    manager.ok(&format!(
+        "docker node update --availability drain {from} >/dev/null"
+    ));
+    rig.server.ok(&format!(
+        "wait_until 90 sh -c '[ $(wc -l < {}) = 2 ]'",
+        slot_log(1)
+    ));
+    assert_eq!(
+        rig.server.ok(&format!("cat {}", slot_log(1))),
+        format!("{first}\nslot 1 on {to} found [{first}]")
+    );
+    assert_eq!(rig.server.ok(&format!("cat {}", slot_log(2))), second);
+
+    manager.ok("docker service rm mover slots >/dev/null");
+    manager.ok(&format!(
+        "docker node update --availability active {from} >/dev/null"
+    ));
+    for node in &rig.nodes {
+        node.ok("wait_until 60 sh -c '[ -z \"$(docker ps -q)\" ]'");
+    }
 }

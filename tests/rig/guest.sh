@@ -11,3 +11,13 @@ call() {
 now() {
     date +%s.%N
 }
+
+# wait_until SECS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails after SECS.
+wait_until() {
+    limit=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -lt "$limit" ] || return 1
+        sleep 0.1
+    done
+}

@@ -187,6 +187,67 @@ impl Rig {
             .unwrap_or_else(|| panic!("no node {name}"))
     }
 
+    /// Builds the test image on the host (`FROM scratch` with Debian's static busybox) and
+    /// loads it into every node's dockerd; returns its tag.
+    pub fn load_image(&self) -> &'static str {
+        const TAG: &str = "cloudstor-rig-busybox:latest";
+        let context = self.dir.join("image");
+        fs::create_dir_all(&context).unwrap();
+        fs::copy("/bin/busybox", context.join("busybox"))
+            .expect("/bin/busybox from Debian's busybox-static (scripts/test.sh installs it)");
+        fs::write(
+            context.join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        let tar = self.dir.join("image.tar");
+        for args in [
+            vec!["build", "-q", "-t", TAG, &context.to_string_lossy()],
+            vec!["save", "-o", &tar.to_string_lossy(), TAG],
+        ] {
+            let output = Command::new("docker").args(&args).output().unwrap();
+            assert!(
+                output.status.success(),
+                "docker {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::scope(|scope| {
+            for node in &self.nodes {
+                let tar = &tar;
+                scope.spawn(move || node.ok(&format!("docker load -q -i {}", tar.display())));
+            }
+        });
+        TAG
+    }
+
+    /// Makes the first node a swarm manager and the others workers; each has looked the
+    /// plugin up (a node advertises a socket plugin only once its daemon has found it).
+    pub fn swarm(&self) {
+        let (manager, workers) = self.nodes.split_first().unwrap();
+        let token = self.dir.join("swarm-token");
+        manager.ok(&format!(
+            "docker swarm init --advertise-addr {ip} >/dev/null && docker swarm join-token -q worker > {token}.tmp && mv {token}.tmp {token}",
+            ip = manager.ip,
+            token = token.display()
+        ));
+        for worker in workers {
+            worker.ok(&format!(
+                "docker swarm join --advertise-addr {} --token $(cat {}) {}:2377",
+                worker.ip,
+                token.display(),
+                manager.ip
+            ));
+        }
+        for node in &self.nodes {
+            node.ok("docker volume ls -q");
+        }
+        manager.ok(&format!(
+            "wait_until 60 sh -c '[ $(docker node ls -q --filter role=worker | wc -l) = {} ]'",
+            workers.len()
+        ));
+    }
+
     /// Keeps the rig's directory and prints where it is when the rig is dropped.
     pub fn mark_failed(&self) {
         self.failed.store(true, Ordering::Relaxed);
