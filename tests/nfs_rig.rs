@@ -11,7 +11,7 @@ mod rig;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use rig::{Guest, NodeSpec, Rig};
+use rig::{Guest, NodeSpec, Reply, Rig};
 use serde_json::{Value, json};
 
 type Scenario = fn(&Rig);
@@ -28,6 +28,18 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "a_swarm_task_moves_to_another_node_and_keeps_its_data",
         a_swarm_task_moves_to_another_node_and_keeps_its_data,
+    ),
+    (
+        "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
+        a_stalled_server_never_hangs_docker_and_recovers_by_itself,
+    ),
+    (
+        "a_cut_off_node_holds_its_single_node_volume_until_its_heartbeat_lapses",
+        a_cut_off_node_holds_its_single_node_volume_until_its_heartbeat_lapses,
+    ),
+    (
+        "a_server_restart_keeps_data_and_leases_and_a_replaced_export_goes_stale",
+        a_server_restart_keeps_data_and_leases_and_a_replaced_export_goes_stale,
     ),
 ];
 
@@ -198,7 +210,8 @@ fn single_node_leases_are_read_fresh_past_the_attribute_cache(rig: &Rig) {
         &format!("{{ stat -L -c %Y /proc/self/fd/3; }} 3< {probe}"),
     );
     println!(
-        "  another node's mtime change: plain stat saw it after {plain:.2} s, open+fstat after {opened:.2} s"
+        "  another node's mtime change: plain stat saw it after {plain:.2} s, open+fstat after {:.2} s",
+        opened.max(0.0)
     );
     assert!(
         plain > 1.0,
@@ -339,4 +352,220 @@ fn a_swarm_task_moves_to_another_node_and_keeps_its_data(rig: &Rig) {
     for node in &rig.nodes {
         node.ok("wait_until 60 sh -c '[ -z \"$(docker ps -q)\" ]'");
     }
+}
+
+/// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a
+/// healthy rig.
+struct Undo<'a>(&'a Guest, &'static str);
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        self.0.run(self.1, Duration::from_secs(30));
+    }
+}
+
+/// Every call answers within `operation_timeout_secs` and a little for the HTTP round trip.
+fn answered_in_time(node: &Guest, endpoint: &str, body: &Value) -> Reply {
+    let reply = node.call(endpoint, body);
+    assert!(
+        reply.secs < OPERATION_TIMEOUT_SECS as f64 + 1.0,
+        "{}: {endpoint} {body} took {:.1} s: {reply:?}",
+        node.name,
+        reply.secs
+    );
+    reply
+}
+
+/// Calls `endpoint` until it succeeds, each call answering in time; returns the seconds
+/// from `since` (a guest's `now`) to the success.
+fn until_ok(node: &Guest, endpoint: &str, body: &Value, since: f64, limit_secs: f64) -> f64 {
+    loop {
+        let reply = answered_in_time(node, endpoint, body);
+        let at: f64 = node.ok("now").parse().unwrap();
+        if reply.status == 200 && reply.err().is_empty() {
+            return at - since;
+        }
+        assert!(
+            at - since < limit_secs,
+            "{endpoint} still failing: {reply:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Scenario 3: `rpc.nfsd 0` stops every server thread; the node's hard NFS mount blocks.
+fn a_stalled_server_never_hangs_docker_and_recovers_by_itself(rig: &Rig) {
+    let a = rig.node("n1");
+    a.call_ok("/VolumeDriver.Create", &named("busy"));
+    a.call_ok("/VolumeDriver.Mount", &mount("busy", "s1"));
+    rig.server.ok("rpc.nfsd 0");
+    let _resume = Undo(&rig.server, "rpc.nfsd 8");
+
+    let timed_out = answered_in_time(a, "/VolumeDriver.Create", &named("late"));
+    assert!(timed_out.err().contains("did not answer"), "{timed_out:?}");
+    for (endpoint, body) in [
+        ("/VolumeDriver.Get", named("busy")),
+        ("/VolumeDriver.Path", named("busy")),
+        ("/VolumeDriver.Mount", mount("busy", "s2")),
+        ("/VolumeDriver.Remove", named("busy")),
+    ] {
+        let reply = answered_in_time(a, endpoint, &body);
+        assert!(
+            reply.status != 200,
+            "{endpoint} answered from nowhere: {reply:?}"
+        );
+    }
+    let listed = answered_in_time(a, "/VolumeDriver.List", &json!({}));
+    assert_eq!(listed.body["Volumes"], json!([]), "{listed:?}");
+    answered_in_time(a, "/VolumeDriver.Capabilities", &json!({}));
+    for command in ["docker ps", "docker volume ls"] {
+        let secs: f64 = a
+            .ok(&format!(
+                "start=$(now); {command} >/dev/null; awk \"BEGIN {{ print $(now) - $start }}\""
+            ))
+            .parse()
+            .unwrap();
+        println!("  {command} during the stall: {secs:.2} s");
+        assert!(secs < 2.0, "{command} took {secs:.2} s during the stall");
+    }
+
+    let resumed: f64 = rig.server.ok("rpc.nfsd 8; now").parse().unwrap();
+    let recovered = until_ok(a, "/VolumeDriver.Create", &named("after"), resumed, 90.0);
+    println!("  stalled server back: Create succeeded again after {recovered:.1} s");
+    until_ok(a, "/VolumeDriver.List", &json!({}), resumed, 30.0);
+    let names = volume_names(&a.call_ok("/VolumeDriver.List", &json!({})).body);
+    assert!(
+        names.contains(&"busy".to_string()) && names.contains(&"after".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"late".to_string()),
+        "a Create reported failed appeared later: {names:?}"
+    );
+    a.call_ok("/VolumeDriver.Unmount", &mount("busy", "s1"));
+}
+
+/// Scenario 5: node A loses its network while it holds a single-node volume. Its leases stand
+/// until its heartbeat lapses, `lease_ttl_secs` after its last renewal; then B may take it.
+fn a_cut_off_node_holds_its_single_node_volume_until_its_heartbeat_lapses(rig: &Rig) {
+    let (a, b) = (rig.node("n1"), rig.node("n2"));
+    let create = json!({ "Name": "island", "Opts": { "access": "single-node" } });
+    a.call_ok("/VolumeDriver.Create", &create);
+    a.call_ok("/VolumeDriver.Mount", &mount("island", "i1"));
+    a.ok("ip link set eth0 down");
+    let reconnect = Undo(a, "ip link set eth0 up");
+    let heartbeat = "/run/cloudstor/mnt/efs/nodes/n1.alive";
+    let expiry: f64 = b
+        .ok(&format!(
+            "{{ stat -L -c %.3Y /proc/self/fd/3; }} 3< {heartbeat}"
+        ))
+        .parse()
+        .unwrap();
+    let mut refusals = 0;
+    let taken_at = loop {
+        let reply = b.call("/VolumeDriver.Mount", &mount("island", "b1"));
+        let at: f64 = b.ok("now").parse().unwrap();
+        if reply.status == 200 {
+            break at;
+        }
+        assert!(reply.err().contains("n1"), "{reply:?}");
+        assert!(
+            at < expiry + 1.0,
+            "still refused {:.1} s after A's heartbeat lapsed",
+            at - expiry
+        );
+        refusals += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    println!(
+        "  B refused {refusals} time(s), then mounted {:.1} s after A's heartbeat lapsed",
+        taken_at - expiry
+    );
+    assert!(refusals > 0, "B took the volume at once");
+    assert!(
+        taken_at >= expiry.floor(),
+        "B took the volume {:.1} s before A's heartbeat lapsed",
+        expiry - taken_at
+    );
+
+    b.call_ok("/VolumeDriver.Unmount", &mount("island", "b1"));
+    drop(reconnect);
+    let back: f64 = a.ok("now").parse().unwrap();
+    let rejoined = until_ok(a, "/VolumeDriver.Get", &named("island"), back, 120.0);
+    println!("  A answered again {rejoined:.1} s after its link came back");
+    a.call_ok("/VolumeDriver.Unmount", &mount("island", "i1"));
+}
+
+/// Scenario 4: the NFS server restarts (a new grace period), then its export is replaced
+/// under live mounts: what still holds an old handle gets ESTALE.
+fn a_server_restart_keeps_data_and_leases_and_a_replaced_export_goes_stale(rig: &Rig) {
+    let (a, b) = (rig.node("n1"), rig.node("n2"));
+    a.call_ok("/VolumeDriver.Create", &named("durable"));
+    let path = a
+        .call_ok("/VolumeDriver.Mount", &mount("durable", "d1"))
+        .body["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.ok(&format!("echo before-restart > {path}/f"));
+    let restarted: f64 = rig
+        .server
+        .ok(
+            "rpc.nfsd 0; exportfs -ua; kill $(pidof rpc.mountd); echo 10 > /proc/fs/nfsd/nfsv4gracetime; \
+             exportfs -ra; rpc.mountd --no-udp; rpc.nfsd -N 3 -V 4.1 8; now",
+        )
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let recovered = until_ok(a, "/VolumeDriver.Create", &named("reborn"), restarted, 90.0);
+    println!("  server restarted: Create succeeded again after {recovered:.1} s");
+    let on_b = b
+        .call_ok("/VolumeDriver.Mount", &mount("durable", "e1"))
+        .body["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b.ok(&format!("cat {on_b}/f")), "before-restart");
+    b.call_ok("/VolumeDriver.Unmount", &mount("durable", "e1"));
+    let refused = b.call_err("/VolumeDriver.Remove", &named("durable"));
+    assert!(refused.contains("n1"), "{refused}");
+
+    // Docker bind-mounts a volume's directory into the container; the bind pins its handle.
+    a.ok(&format!(
+        "mkdir -p /run/held && mount --bind {path} /run/held"
+    ));
+    rig.server.ok(
+        "exportfs -ua; umount -l /run/export; mount -t tmpfs -o mode=0755 export /run/export; exportfs -ra",
+    );
+    let held = a.run("ls /run/held", Duration::from_secs(30));
+    assert!(
+        held.code != 0 && held.output.contains("Stale file handle"),
+        "{held:?}"
+    );
+    // The plugin on the other node reads the root by path: it meets a stale handle of its
+    // own (and says what to do) or, once its client has looked the names up again, the new,
+    // empty export.
+    let listed = answered_in_time(b, "/VolumeDriver.List", &json!({}));
+    println!(
+        "  B's List after the export was replaced: {:?}",
+        listed.body
+    );
+    assert!(
+        listed.err().contains("umount -l") || listed.body["Volumes"] == json!([]),
+        "{listed:?}"
+    );
+    // The documented recovery: stop the containers, drop the node's mount of the file
+    // system; the plugin mounts it again at the next call.
+    a.ok("umount /run/held");
+    a.call_ok("/VolumeDriver.Unmount", &mount("durable", "d1"));
+    for node in [a, b] {
+        node.ok("umount -l /run/cloudstor/mnt/efs");
+    }
+    a.call_ok("/VolumeDriver.Create", &named("fresh"));
+    let names = volume_names(&a.call_ok("/VolumeDriver.List", &json!({})).body);
+    assert_eq!(names, ["fresh"]);
+    let names = volume_names(&b.call_ok("/VolumeDriver.List", &json!({})).body);
+    assert_eq!(names, ["fresh"]);
 }
