@@ -446,7 +446,8 @@ fn a_stalled_server_never_hangs_docker_and_recovers_by_itself(rig: &Rig) {
 }
 
 /// Scenario 5: node A loses its network while it holds a single-node volume. Its leases stand
-/// until its heartbeat lapses, `lease_ttl_secs` after its last renewal; then B may take it.
+/// until its heartbeat lapses, `lease_ttl_secs` after its last renewal; then B may take it,
+/// and A, back on the network, must not take it back.
 fn a_cut_off_node_holds_its_single_node_volume_until_its_heartbeat_lapses(rig: &Rig) {
     let (a, b) = (rig.node("n1"), rig.node("n2"));
     let create = json!({ "Name": "island", "Opts": { "access": "single-node" } });
@@ -488,12 +489,33 @@ fn a_cut_off_node_holds_its_single_node_volume_until_its_heartbeat_lapses(rig: &
         expiry - taken_at
     );
 
-    b.call_ok("/VolumeDriver.Unmount", &mount("island", "b1"));
+    // A's link comes back while B holds the volume: A's plugin must notice that its leases
+    // had lapsed, give the volume up and refuse further Mounts until an operator decides.
     drop(reconnect);
     let back: f64 = a.ok("now").parse().unwrap();
     let rejoined = until_ok(a, "/VolumeDriver.Get", &named("island"), back, 120.0);
     println!("  A answered again {rejoined:.1} s after its link came back");
+    let conflict = |node: &Guest| {
+        node.call_ok("/VolumeDriver.Get", &named("island")).body["Volume"]["Status"].clone()
+    };
+    let flagged = (0..30).find_map(|_| {
+        let status = conflict(a);
+        std::thread::sleep(Duration::from_millis(500));
+        status.get("conflict").is_some().then_some(status)
+    });
+    let status = flagged.unwrap_or_else(|| panic!("no conflict on A: {}", conflict(a)));
+    assert!(
+        status["conflict"].as_str().unwrap().contains("n2"),
+        "{status}"
+    );
+    assert_eq!(conflict(b)["mounted_on"], json!(["n2"]));
+    let refused = a.call_err("/VolumeDriver.Mount", &mount("island", "i2"));
+    assert!(refused.contains("n2"), "{refused}");
+
+    b.call_ok("/VolumeDriver.Unmount", &mount("island", "b1"));
     a.call_ok("/VolumeDriver.Unmount", &mount("island", "i1"));
+    a.call_ok("/VolumeDriver.Mount", &mount("island", "i3"));
+    a.call_ok("/VolumeDriver.Unmount", &mount("island", "i3"));
 }
 
 /// Scenario 4: the NFS server restarts (a new grace period), then its export is replaced
