@@ -1,7 +1,8 @@
 //! What the driver does on its own: at start it renews this node's heartbeat before anything
-//! else and checks every volume its journal says is mounted here; then it beats, settles
-//! leases left without a mount, and purges expired trash; at SIGTERM it keeps the leases of
-//! volumes containers still use standing through a restart.
+//! else and checks every volume its journal says is mounted here (and again whenever a renewal
+//! follows a lapse); then it beats, settles leases left without a mount, and purges expired
+//! trash; at SIGTERM it keeps the leases of volumes containers still use standing through a
+//! restart.
 
 use std::collections::HashMap;
 use std::sync::Arc;
