@@ -44,7 +44,7 @@ pub enum Error {
     Conflict { volume: String, reason: String },
     #[error("{what} did not finish within {secs} s; the shared file system may be unreachable")]
     Timeout { what: String, secs: u64 },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {source}{}", stale_hint(.source))]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -112,10 +112,41 @@ pub enum Error {
     RestoreConflict { id: String, volume: String },
 }
 
+/// ESTALE means the server no longer knows the file this node's mount refers to: the export
+/// was replaced or recreated under it. Waiting does not help; a fresh mount does.
+fn stale_hint(source: &std::io::Error) -> &'static str {
+    if source.raw_os_error() == Some(libc::ESTALE) {
+        ". The file system was replaced on the server under this node's mount: stop the \
+         containers using its volumes, then `umount -l` its mount under mount_root; the \
+         plugin mounts it again at the next call"
+    } else {
+        ""
+    }
+}
+
 impl Error {
     /// A closure for `map_err` that names the operation and the path.
     pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { what, path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_file_handle_says_how_to_recover() {
+        let stale =
+            Error::io("cannot read", "/mnt/efs/x")(std::io::Error::from_raw_os_error(libc::ESTALE));
+        let message = stale.to_string();
+        assert!(
+            message.contains("Stale file handle") && message.contains("umount -l"),
+            "{message}"
+        );
+        let other =
+            Error::io("cannot read", "/mnt/efs/x")(std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(!other.to_string().contains("umount"), "{other}");
     }
 }

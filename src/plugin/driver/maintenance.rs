@@ -1,10 +1,11 @@
 //! What the driver does on its own: at start it renews this node's heartbeat before anything
-//! else and checks every volume its journal says is mounted here; then it beats, settles
-//! leases left without a mount, and purges expired trash; at SIGTERM it keeps the leases of
-//! volumes containers still use standing through a restart.
+//! else and checks every volume its journal says is mounted here (and again whenever a renewal
+//! follows a lapse); then it beats, settles leases left without a mount, and purges expired
+//! trash; at SIGTERM it keeps the leases of volumes containers still use standing through a
+//! restart.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, error, info, warn};
 
@@ -39,11 +40,20 @@ impl Driver {
         let reconcile = self.reconcile_when_docker_answers();
         tokio::pin!(reconcile);
         let mut reconciled = false;
+        let mut renewed_at = Instant::now();
         loop {
             tokio::select! {
                 () = &mut reconcile, if !reconciled => reconciled = true,
                 _ = beat.tick() => {
-                    self.beat(self.config.lease_ttl).await;
+                    if self.beat(self.config.lease_ttl).await {
+                        // Cut off past the TTL, this node's leases lapsed and another node
+                        // may have taken a single-node volume meanwhile: check as at start.
+                        if renewed_at.elapsed() > self.config.lease_ttl {
+                            warn!("this node's heartbeat had lapsed; checking the volumes mounted here again");
+                            self.resume_mounted().await;
+                        }
+                        renewed_at = Instant::now();
+                    }
                     self.settle_leases().await;
                 }
                 _ = purge.tick() => self.purge_expired_trash().await,
@@ -55,6 +65,10 @@ impl Driver {
     /// restart leaves no window in which another node may remove a volume in use here.
     pub async fn start_up(&self) {
         self.beat(self.config.lease_ttl).await;
+        self.resume_mounted().await;
+    }
+
+    async fn resume_mounted(&self) {
         for name in self.refs.mounted_volumes() {
             let _lock = self.lock(&name).await;
             self.resume(&name).await;
@@ -75,8 +89,9 @@ impl Driver {
         }
     }
 
-    /// Pushes this node's heartbeat on every file system to `lasting` from now.
-    async fn beat(&self, lasting: Duration) {
+    /// Pushes this node's heartbeat on every file system to `lasting` from now; whether
+    /// every one was renewed.
+    async fn beat(&self, lasting: Duration) -> bool {
         let beats = (0..self.lanes.len()).map(|index| {
             let node = self.config.node_id.clone();
             self.on_root(index, "heartbeat", move |root, _| {
@@ -85,11 +100,14 @@ impl Driver {
             })
         });
         let results = futures::future::join_all(beats).await;
+        let mut renewed = true;
         for (root, result) in self.store.roots().iter().zip(results) {
             if let Err(err) = result {
                 warn!(filesystem = %root.id, error = %err, "cannot renew this node's heartbeat");
+                renewed = false;
             }
         }
+        renewed
     }
 
     async fn resume(&self, name: &VolumeName) {

@@ -1,0 +1,23 @@
+# shellcheck shell=sh
+# Sourced by every script the host runs in a guest (appended to the rig's env.sh).
+
+# call ENDPOINT JSON: POSTs to the plugin's socket; prints the reply, the HTTP status and
+# the seconds it took, on one line. Docker gives a plugin call 30 s; curl gives it 40.
+call() {
+    curl -sS -m 40 --unix-socket "$SOCKET" -d "$2" -w ' %{http_code} %{time_total}\n' "http://plugin$1"
+}
+
+# now: Unix time with fractions, for timing inside the guest.
+now() {
+    date +%s.%N
+}
+
+# wait_until SECS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails after SECS.
+wait_until() {
+    limit=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -lt "$limit" ] || return 1
+        sleep 0.1
+    done
+}
