@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Cloud, CloudError, aws_error};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
-    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source,
+    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source, ingress_from_tags,
 };
 use crate::spec::{PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition};
 
@@ -279,12 +279,12 @@ impl Cloud {
         let Some(group) = groups.into_iter().next() else {
             return Ok(None);
         };
-        let applied = group
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(APPLIED_TAG))
-            .and_then(|t| t.value())
-            .map(|v| v.split_whitespace().map(Source::parse).collect());
+        let applied = ingress_from_tags(
+            group
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        );
         let (ingress, other_ingress) = rules(group.ip_permissions())
             .into_iter()
             .partition::<Vec<_>, _>(is_nfs);
