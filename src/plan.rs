@@ -30,7 +30,10 @@ pub async fn plan(
     spec: &Spec,
     destroy: bool,
 ) -> Result<(Plan, Observed), CloudError> {
-    let observed = cloud.refresh(spec).await?;
+    let observed = cloud
+        .refresh(spec)
+        .await
+        .map_err(|error| cloud.explain(error))?;
     if !destroy {
         check_network(spec, &observed)?;
     }

@@ -247,13 +247,26 @@ impl Spec {
 
     /// `file:line:column` of a node security group id, for problems AWS reveals at plan time.
     pub fn locate_node_group(&self, id: &str) -> Option<String> {
+        self.locate(|network| &network.node_security_group_ids, id)
+    }
+
+    /// `file:line:column` of a `subnet_ids` entry, for problems AWS reveals at plan time.
+    pub fn locate_subnet(&self, id: &str) -> Option<String> {
+        self.locate(|network| network.subnet_ids.get_ref(), id)
+    }
+
+    /// Where `id` is written in the list `field` picks; `None` for a spec without its text
+    /// (read back from a saved plan).
+    fn locate(
+        &self,
+        field: impl Fn(&RawNetwork) -> &Vec<Spanned<String>>,
+        id: &str,
+    ) -> Option<String> {
         let Origin { path, text } = &self.origin;
         let raw: RawSpec = toml::from_str(text).ok()?;
-        let found = raw
-            .network
-            .node_security_group_ids
+        let found = field(&raw.network)
             .iter()
-            .find(|group| group.get_ref() == id)?;
+            .find(|entry| entry.get_ref() == id)?;
         let (line, column) = position(text, found.span().start);
         Some(format!("{}:{line}:{column}", path.display()))
     }
