@@ -228,16 +228,6 @@ impl Resource {
         }
     }
 
-    /// The AWS resource type, as Terraform and CloudFormation users know it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::SecurityGroup(_) => "AWS::EC2::SecurityGroup",
-            Self::FileSystem(_) => "AWS::EFS::FileSystem",
-            Self::MountTarget(_) => "AWS::EFS::MountTarget",
-            Self::LaunchTemplate(_) => "AWS::EC2::LaunchTemplate",
-        }
-    }
-
     /// Attributes that cannot change without a new resource.
     pub fn forces_replacement(&self, attribute: &str) -> bool {
         let fixed: &[&str] = match self {

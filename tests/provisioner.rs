@@ -285,12 +285,19 @@ async fn json_plan_uses_terraform_action_encoding() {
         .iter()
         .find(|c| c["address"] == "filesystem.fast")
         .unwrap();
-    assert_eq!(fast["actions"], serde_json::json!(["delete", "create"]));
     assert_eq!(
-        fast["replace_paths"],
+        fast["change"]["actions"],
+        serde_json::json!(["delete", "create"])
+    );
+    assert_eq!(
+        fast["change"]["replace_paths"],
         serde_json::json!([["performance_mode"]])
     );
-    assert_eq!(fast["after_unknown"]["id"], true);
+    assert_eq!(fast["change"]["after_unknown"]["id"], true);
+    assert_eq!(
+        (&fast["type"], &fast["name"]),
+        (&"filesystem".into(), &"fast".into())
+    );
     assert_eq!(
         plan["summary"],
         serde_json::json!({"add": 4, "change": 0, "destroy": 4})

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::{Action, Drift, Plan, ResourceChange};
-use crate::model::{Attribute, Resource};
+use crate::model::{Address, Attribute, Resource};
+use crate::spec::SpecError;
 
 const RULE: &str = "─────────────────────────────────────────────────────────────────────────────";
 
@@ -250,22 +251,42 @@ fn show(value: &Option<Value>) -> String {
     }
 }
 
-/// The machine-readable plan; `actions` follow Terraform's encoding (`["delete", "create"]`).
+/// The machine-readable plan, shaped like `terraform show -json` of a saved plan where the
+/// parts apply (see docs/plan-json.md), so OPA/conftest policies and jq filters written for
+/// Terraform plans read it unchanged.
 pub fn render_json(plan: &Plan) -> Value {
     let summary = plan.summary();
     json!({
-        "format_version": "1.0",
+        "format_version": JSON_FORMAT_VERSION,
+        "cloudstor_version": env!("CARGO_PKG_VERSION"),
         "stack": plan.spec.stack.name,
         "fingerprint": plan.fingerprint,
+        "resource_drift": plan.drift.iter().map(drift_json).collect::<Vec<_>>(),
         "resource_changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
-        "resource_drift": plan.drift.iter().map(|d| json!({
-            "address": d.address.to_string(),
-            "deleted": d.deleted,
-            "changes": d.changes.iter().map(|(name, was, is)| json!({"attribute": name, "applied": was, "now": is})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
         "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
         "applyable": !plan.is_empty(),
+        "complete": true,
+        "errored": false,
     })
+}
+
+/// Terraform's JSON plan format version this output follows.
+const JSON_FORMAT_VERSION: &str = "1.2";
+
+/// Who manages every resource, in the place Terraform names the provider.
+const PROVIDER: &str = "cloudstor";
+
+/// The fields Terraform gives every resource: `address` is `type.name`.
+fn resource_json(address: &Address) -> Map<String, Value> {
+    let address = address.to_string();
+    let (kind, name) = address.split_once('.').unwrap_or((&address, ""));
+    let mut map = Map::new();
+    map.insert("address".into(), json!(address));
+    map.insert("mode".into(), json!("managed"));
+    map.insert("type".into(), json!(kind));
+    map.insert("name".into(), json!(name));
+    map.insert("provider_name".into(), json!(PROVIDER));
+    map
 }
 
 fn change_json(change: &ResourceChange) -> Value {
@@ -275,15 +296,96 @@ fn change_json(change: &ResourceChange) -> Value {
         Action::Replace => &["delete", "create"],
         Action::Delete => &["delete"],
     };
-    let resource = change.after.as_ref().or(change.before.as_ref());
+    let mut map = resource_json(&change.address);
+    map.insert(
+        "change".into(),
+        json!({
+            "actions": actions,
+            "before": change.before.as_ref().map(|r| known(&r.attributes())),
+            "after": change.after.as_ref().map(|r| known(&r.attributes())),
+            "after_unknown": change.after.as_ref().map_or(json!({}), |r| unknown(&r.attributes())),
+            "before_sensitive": false,
+            "after_sensitive": false,
+            "replace_paths": change.replace_paths.iter().map(|p| [p]).collect::<Vec<_>>(),
+        }),
+    );
+    let reason = match change.action {
+        Action::Replace => Some("replace_because_cannot_update"),
+        Action::Delete => Some("delete_because_no_resource_config"),
+        Action::Create | Action::Update => None,
+    };
+    if let Some(reason) = reason {
+        map.insert("action_reason".into(), json!(reason));
+    }
+    Value::Object(map)
+}
+
+/// A change made outside cloudstor: `before` holds the drifted attributes as cloudstor applied
+/// them, `after` as they are now (Terraform has whole objects; cloudstor only records these).
+fn drift_json(drift: &Drift) -> Value {
+    let mut map = resource_json(&drift.address);
+    let (actions, before, after) = if drift.deleted {
+        (["delete"], json!({}), Value::Null)
+    } else {
+        let side = |pick: fn(&(String, String, String)) -> &String| {
+            Value::Object(
+                drift
+                    .changes
+                    .iter()
+                    .map(|change| (change.0.clone(), json!(pick(change))))
+                    .collect(),
+            )
+        };
+        (["update"], side(|c| &c.1), side(|c| &c.2))
+    };
+    map.insert(
+        "change".into(),
+        json!({
+            "actions": actions,
+            "before": before,
+            "after": after,
+            "after_unknown": {},
+            "before_sensitive": false,
+            "after_sensitive": false,
+        }),
+    );
+    Value::Object(map)
+}
+
+/// An error as a document of diagnostics, shaped like `terraform validate -json`: with
+/// `--json` a script parses stdout whether the command worked or not.
+pub fn render_error_json(error: &(dyn std::error::Error + 'static)) -> Value {
+    let mut diagnostic = Map::new();
+    diagnostic.insert("severity".into(), json!("error"));
+    match error.downcast_ref::<SpecError>() {
+        Some(SpecError::Invalid {
+            path,
+            line,
+            column,
+            message,
+            hint,
+        }) => {
+            diagnostic.insert("summary".into(), json!(message));
+            diagnostic.insert("detail".into(), json!(hint.as_deref().unwrap_or_default()));
+            let position = json!({"line": line, "column": column});
+            diagnostic.insert(
+                "range".into(),
+                json!({"filename": path.display().to_string(), "start": position, "end": position}),
+            );
+        }
+        _ => {
+            let text = error.to_string();
+            let (summary, detail) = text.split_once('\n').unwrap_or((&text, ""));
+            diagnostic.insert("summary".into(), json!(summary));
+            diagnostic.insert("detail".into(), json!(detail));
+        }
+    }
     json!({
-        "address": change.address.to_string(),
-        "type": resource.map(Resource::kind),
-        "actions": actions,
-        "before": change.before.as_ref().map(|r| known(&r.attributes())),
-        "after": change.after.as_ref().map(|r| known(&r.attributes())),
-        "after_unknown": change.after.as_ref().map(|r| unknown(&r.attributes())),
-        "replace_paths": change.replace_paths.iter().map(|p| [p]).collect::<Vec<_>>(),
+        "format_version": "1.0",
+        "valid": false,
+        "error_count": 1,
+        "warning_count": 0,
+        "diagnostics": [diagnostic],
     })
 }
 

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cloudstor::plan::{render_json, render_text};
+use cloudstor::plan::{render_error_json, render_json, render_text};
 
 use super::{SpecArgs, cloud_for};
 
@@ -18,12 +18,26 @@ pub struct Args {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Print the plan as JSON (Terraform's `actions` encoding) instead of text.
+    /// Print the plan as JSON shaped like `terraform show -json` (errors too, as diagnostics).
     #[arg(long)]
     json: bool,
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    match run(&args).await {
+        Err(error) if args.json => {
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&render_error_json(error))?
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        result => result,
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let spec = args.spec.load()?;
     let cloud = cloud_for(&spec, args.spec.region.as_ref()).await;
     let (plan, _) = cloudstor::plan::plan(&cloud, &spec, false).await?;
