@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::spec::Spec;
 
-pub use render::{render_error_json, render_json, render_text};
+pub use render::{colorize, render_error_json, render_json, render_text};
 
 use crate::cloud::{Cloud, CloudError, check_network};
 

@@ -1,12 +1,13 @@
-//! `plan --json` and `show --json` follow `terraform show -json`'s shape (docs/plan-json.md),
-//! pinned by snapshots of a plan made offline from a spec and what refresh would have seen.
+//! How a plan reaches others: `plan --json` and `show --json` follow `terraform show -json`'s
+//! shape (docs/plan-json.md), `show` prints a saved plan, and colour appears on a terminal
+//! only. Plans are made offline from a spec and what refresh would have seen.
 
 use std::path::Path;
 use std::process::Command;
 
 use cloudstor::cloud::Observed;
 use cloudstor::model::{Address, AppliedRecord, Desired, Resource};
-use cloudstor::plan::{Plan, render_json};
+use cloudstor::plan::{Plan, render_json, render_text};
 use cloudstor::spec::Spec;
 
 const NETWORK: &str = r#"[stack]
@@ -112,4 +113,75 @@ fn regex_escape(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The offline plan saved to a file in `dir`.
+fn saved(dir: &Path) -> String {
+    let path = dir.join("demo.plan");
+    plan().save(&path).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn show_prints_a_saved_plan_as_text_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let text = cloudstor(&["show", &file]);
+    assert_eq!(text.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&text.stdout), render_text(&plan()));
+    let json = cloudstor(&["show", "--json", &file]);
+    assert_eq!(json.status.code(), Some(0));
+    let shown: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(shown, render_json(&plan()));
+}
+
+#[test]
+fn show_of_something_else_is_a_json_error_under_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cloudstor.toml");
+    std::fs::write(&path, NETWORK).unwrap();
+    let output = cloudstor(&["show", "--json", &path.display().to_string()]);
+    assert_eq!(output.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = error["diagnostics"][0]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("is not a cloudstor plan file"),
+        "{summary}"
+    );
+}
+
+/// `cloudstor show` on a pseudo-terminal (util-linux `script`), with `env` set.
+fn on_a_terminal(file: &str, flags: &str, env: &[(&str, &str)]) -> String {
+    let command = format!("{} show {flags} {file}", env!("CARGO_BIN_EXE_cloudstor"));
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .output()
+        .expect("script(1) from util-linux runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color_asks_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let coloured = on_a_terminal(&file, "", &[]);
+    assert!(
+        coloured.contains("\x1b[32m+\x1b[0m filesystem.fresh"),
+        "{coloured}"
+    );
+    assert!(coloured.contains("\x1b[31m-\x1b[0m/\x1b[32m+\x1b[0m filesystem.data"));
+    assert!(coloured.contains("\x1b[31m# forces replacement\x1b[0m"));
+    for plain in [
+        on_a_terminal(&file, "--no-color", &[]),
+        on_a_terminal(&file, "", &[("NO_COLOR", "1")]),
+    ] {
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("-/+ filesystem.data"), "{plain}");
+    }
+    // Not a terminal: plain (the other tests here read stdout through a pipe).
+    let piped = cloudstor(&["show", &file]);
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
 }

@@ -45,6 +45,51 @@ pub fn render_text(plan: &Plan) -> String {
     out
 }
 
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Text from [`render_text`] coloured as Terraform colours a plan on a terminal: `+` green,
+/// `~` yellow, `-` red, `# forces replacement` red, the `Plan:` summary bold.
+pub fn colorize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        out.push_str(indent);
+        let sign = [("-/+", ""), ("+ ", GREEN), ("~ ", YELLOW), ("- ", RED)]
+            .into_iter()
+            .find(|(sign, _)| body.starts_with(sign));
+        let rest = match sign {
+            Some(("-/+", _)) => {
+                out.push_str(&format!("{RED}-{RESET}/{GREEN}+{RESET}"));
+                &body[3..]
+            }
+            Some((sign, colour)) => {
+                out.push_str(&format!("{colour}{}{RESET}", &sign[..1]));
+                &body[1..]
+            }
+            None if body.starts_with("Plan:") => {
+                let (text, end) = body.split_at(body.trim_end().len());
+                out.push_str(&format!("{BOLD}{text}{RESET}{end}"));
+                continue;
+            }
+            None => body,
+        };
+        match rest.split_once(FORCES) {
+            Some((before, after)) => {
+                out.push_str(&format!("{before}{RED}{FORCES}{RESET}{after}"));
+            }
+            None => out.push_str(rest),
+        }
+    }
+    out
+}
+
+const FORCES: &str = "# forces replacement";
+
 fn render_drift(out: &mut String, drift: &[Drift]) {
     out.push_str("Note: Objects have changed outside cloudstor\n\n");
     out.push_str(
@@ -150,9 +195,9 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
             lines.push(line);
         } else if was != new {
             let mark = if forcing.iter().any(|f| f == name) {
-                " # forces replacement"
+                format!(" {FORCES}")
             } else {
-                ""
+                String::new()
             };
             let value = match (&was, &new) {
                 (Some(old), Some(new)) if is_collection(old) && is_collection(new) => {
@@ -416,6 +461,13 @@ mod tests {
         let new = json!({"owner": "sre", "team": "platform"});
         let expected = "{\n          + owner = \"sre\"\n            team = \"platform\"\n          - tier = \"gold\"\n        }";
         assert_eq!(collection_diff(&old, &new), expected);
+    }
+
+    #[test]
+    fn colours_follow_terraform() {
+        let plain = "  # filesystem.a must be replaced\n-/+ filesystem.a {\n      ~ performance_mode = \"a\" -> \"b\" # forces replacement\n      + id = 1\n      - id = 2\n    }\n\nPlan: 1 to add, 0 to change, 1 to destroy.\n";
+        let expected = "  # filesystem.a must be replaced\n\x1b[31m-\x1b[0m/\x1b[32m+\x1b[0m filesystem.a {\n      \x1b[33m~\x1b[0m performance_mode = \"a\" -> \"b\" \x1b[31m# forces replacement\x1b[0m\n      \x1b[32m+\x1b[0m id = 1\n      \x1b[31m-\x1b[0m id = 2\n    }\n\n\x1b[1mPlan: 1 to add, 0 to change, 1 to destroy.\x1b[0m\n";
+        assert_eq!(colorize(plain), expected);
     }
 
     #[test]

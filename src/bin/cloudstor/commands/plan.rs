@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cloudstor::plan::{render_error_json, render_json, render_text};
+use cloudstor::plan::{render_json, render_text};
 
-use super::{SpecArgs, cloud_for};
+use super::{ColorArgs, SpecArgs, cloud_for, json_errors};
 
 /// Show what apply would change: refresh the stack from AWS and diff it against the spec.
 ///
@@ -12,6 +12,8 @@ use super::{SpecArgs, cloud_for};
 pub struct Args {
     #[command(flatten)]
     spec: SpecArgs,
+    #[command(flatten)]
+    color: ColorArgs,
     /// Save the plan (with a fingerprint of what refresh saw) for `cloudstor apply FILE`.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -24,17 +26,7 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
-    match run(&args).await {
-        Err(error) if args.json => {
-            let error: &(dyn std::error::Error + 'static) = error.as_ref();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&render_error_json(error))?
-            );
-            Ok(ExitCode::FAILURE)
-        }
-        result => result,
-    }
+    json_errors(args.json, run(&args).await)
 }
 
 async fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -44,7 +36,7 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
     } else {
-        print!("{}", render_text(&plan));
+        print!("{}", args.color.paint(render_text(&plan)));
     }
     if let Some(out) = &args.out {
         plan.save(out)?;
