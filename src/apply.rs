@@ -371,7 +371,8 @@ async fn update(
 /// group); deletions wait for what depends on them (a file system for its mount targets).
 /// A replaced file system is deleted before its replacement is created, since the new one
 /// reuses the CreationToken; a replaced security group is created first, so mount targets
-/// can move to it before the old one goes.
+/// can move to it before the old one goes. A mount target moving within its AZ is deleted
+/// first, and new mount targets wait for their file system's in-place update.
 fn graph(plan: &Plan) -> Vec<Step> {
     let mut steps = Vec::new();
     for change in &plan.changes {
@@ -444,20 +445,45 @@ fn must_precede(a: &Step, b: &Step) -> bool {
         && filesystem_of(&a.address) == filesystem_of(&b.address);
     let a_is_group = a.address == Address::SecurityGroup;
     let a_is_target = matches!(a.address, Address::MountTarget { .. });
+    let a_is_filesystem = matches!(a.address, Address::FileSystem(_));
     match (&a.op, &b.op, &b.address) {
         (Op::Record(_), _, _) => false,
         (_, Op::Record(_), _) => same_fs,
-        (Op::Delete(_), Op::Create(_), _) => same,
+        // EFS allows one mount target per file system and AZ: moving one to another subnet
+        // of its AZ must wait until the old one is gone, or AWS answers MountTargetConflict.
+        (Op::Delete(_), Op::Create(_), _) => {
+            same || (a_is_target && same_fs && share_zone(&a.op, &b.op))
+        }
         (Op::Create(_), Op::Create(_), Address::MountTarget { .. }) => {
-            a_is_group || (same_fs && matches!(a.address, Address::FileSystem(_)))
+            a_is_group || (same_fs && a_is_filesystem)
+        }
+        // CreateMountTarget needs the file system `available`, and a throughput change leaves
+        // it `updating` until the update step has waited it out.
+        (Op::Update { .. }, Op::Create(_), Address::MountTarget { .. }) => {
+            same_fs && a_is_filesystem
         }
         (Op::Create(_), Op::Update { .. }, Address::MountTarget { .. }) => a_is_group,
         (Op::Create(_), Op::Create(_) | Op::Update { .. }, Address::LaunchTemplate) => {
-            matches!(a.address, Address::FileSystem(_))
+            a_is_filesystem
         }
         (Op::Delete(_), Op::Delete(_), Address::FileSystem(_)) => a_is_target && same_fs,
         (Op::Delete(_) | Op::Update { .. }, Op::Delete(_), Address::SecurityGroup) => a_is_target,
         _ => false,
+    }
+}
+
+/// Whether two mount-target operations may be in one Availability Zone; a zone refresh could
+/// not read counts as shared, since waiting costs less than a MountTargetConflict.
+fn share_zone(a: &Op, b: &Op) -> bool {
+    let zone = |op: &Op| match op {
+        Op::Create(Resource::MountTarget(mt)) | Op::Delete(Resource::MountTarget(mt)) => {
+            mt.availability_zone.clone()
+        }
+        _ => None,
+    };
+    match (zone(a), zone(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     }
 }
 

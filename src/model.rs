@@ -18,6 +18,14 @@ pub const STACK_TAG: &str = "cloudstor:stack";
 pub const RESOURCE_TAG: &str = "cloudstor:resource";
 /// What cloudstor last applied to the in-place attributes, so changes made elsewhere show as drift.
 pub const APPLIED_TAG: &str = "cloudstor:applied";
+/// AWS's limits on tags (EC2 and EFS alike): 50 per resource, keys of 128 characters,
+/// values of 256.
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_KEY: usize = 128;
+pub const MAX_TAG_VALUE: usize = 256;
+/// Parts the security group's [`APPLIED_TAG`] may be split into: its tag budget less the
+/// `Name`, [`STACK_TAG`] and [`RESOURCE_TAG`] tags.
+pub const MAX_INGRESS_TAGS: usize = MAX_TAGS - 3;
 /// Kept on the file system so protection holds even after it leaves the spec.
 pub const PROTECT_TAG: &str = "cloudstor:protect";
 
@@ -220,16 +228,6 @@ impl Resource {
         }
     }
 
-    /// The AWS resource type, as Terraform and CloudFormation users know it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::SecurityGroup(_) => "AWS::EC2::SecurityGroup",
-            Self::FileSystem(_) => "AWS::EFS::FileSystem",
-            Self::MountTarget(_) => "AWS::EFS::MountTarget",
-            Self::LaunchTemplate(_) => "AWS::EC2::LaunchTemplate",
-        }
-    }
-
     /// Attributes that cannot change without a new resource.
     pub fn forces_replacement(&self, attribute: &str) -> bool {
         let fixed: &[&str] = match self {
@@ -333,6 +331,67 @@ fn filesystem_attributes(fs: &FileSystem) -> Vec<Attribute> {
         ("protect", Some(json!(fs.protect))),
         ("tags", Some(json!(fs.tags))),
     ]
+}
+
+/// The key of part `part` (from 1) of the security group's applied ingress: the first part
+/// keeps the plain [`APPLIED_TAG`], so groups tagged before the split read as before.
+pub fn ingress_tag_key(part: usize) -> String {
+    if part == 1 {
+        APPLIED_TAG.to_owned()
+    } else {
+        format!("{APPLIED_TAG}:{part}")
+    }
+}
+
+/// The applied ingress as tags: space-separated sources, split into as many values of at most
+/// [`MAX_TAG_VALUE`] characters as it takes (17 IPv4 CIDRs already need two).
+pub fn ingress_tags(ingress: &BTreeSet<Source>) -> Vec<(String, String)> {
+    let mut parts = vec![String::new()];
+    for source in ingress.iter().map(ToString::to_string) {
+        let part = parts.last_mut().expect("parts are never empty");
+        if part.is_empty() {
+            part.push_str(&source);
+        } else if part.len() + 1 + source.len() <= MAX_TAG_VALUE {
+            part.push(' ');
+            part.push_str(&source);
+        } else {
+            parts.push(source);
+        }
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| (ingress_tag_key(index + 1), value))
+        .collect()
+}
+
+/// Reads the applied ingress back from a group's tags; `None` when cloudstor never recorded it.
+pub fn ingress_from_tags<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<BTreeSet<Source>> {
+    let mut parts = BTreeMap::new();
+    for (key, value) in tags {
+        let part = if key == APPLIED_TAG {
+            1
+        } else {
+            match key
+                .strip_prefix(APPLIED_TAG)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(part) => part,
+                None => continue,
+            }
+        };
+        parts.insert(part, value);
+    }
+    parts.contains_key(&1).then(|| {
+        parts
+            .values()
+            .flat_map(|value| value.split_whitespace())
+            .map(Source::parse)
+            .collect()
+    })
 }
 
 /// Everything the spec asks for, keyed by address.
@@ -536,6 +595,59 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c))
         );
         assert_eq!(AppliedRecord::decode(&encoded), Some(record));
+    }
+
+    #[test]
+    fn applied_record_fits_a_tag_with_six_zones_of_long_subnet_ids() {
+        let record = AppliedRecord {
+            throughput_mode: Some(ThroughputMode::Provisioned),
+            provisioned_throughput_mibps: Some(3414),
+            lifecycle: Lifecycle {
+                to_ia: Transition::AfterDays(365),
+                to_archive: Transition::AfterDays(365),
+                to_primary: PrimaryTransition::OnFirstAccess,
+            },
+            backup: false,
+            subnets: (0..6)
+                .map(|i| format!("subnet-0123456789abcdef{i}"))
+                .collect(),
+        };
+        assert!(
+            record.encode().len() <= MAX_TAG_VALUE,
+            "{}",
+            record.encode()
+        );
+    }
+
+    #[test]
+    fn many_sources_split_into_tags_within_aws_limits() {
+        let ingress: BTreeSet<Source> = (0..17)
+            .map(|i| Source::Cidr(format!("10.{i}.128.0/17")))
+            .chain((0..40).map(|i| Source::Cidr(format!("fd00:1234:5678:{i:x}::/64"))))
+            .chain([Source::Group("sg-0123456789abcdef0".into())])
+            .collect();
+        let tags = ingress_tags(&ingress);
+        assert!(tags.len() > 1, "{tags:?}");
+        for (key, value) in &tags {
+            assert!(
+                key.len() <= MAX_TAG_KEY && value.len() <= MAX_TAG_VALUE,
+                "{key}={value}"
+            );
+        }
+        assert_eq!(tags[0].0, APPLIED_TAG);
+        let read = ingress_from_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(read, Some(ingress));
+    }
+
+    #[test]
+    fn applied_ingress_reads_the_single_tag_of_earlier_versions() {
+        let read = ingress_from_tags([("Name", "x"), (APPLIED_TAG, "sg-1 10.0.0.0/16")]);
+        let expected = [
+            Source::Group("sg-1".into()),
+            Source::Cidr("10.0.0.0/16".into()),
+        ];
+        assert_eq!(read, Some(expected.into()));
+        assert_eq!(ingress_from_tags([("Name", "x")]), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::spec::Spec;
 
-pub use render::{render_json, render_text};
+pub use render::{colorize, render_error_json, render_json, render_text};
 
 use crate::cloud::{Cloud, CloudError, check_network};
 
@@ -30,7 +30,10 @@ pub async fn plan(
     spec: &Spec,
     destroy: bool,
 ) -> Result<(Plan, Observed), CloudError> {
-    let observed = cloud.refresh(spec).await?;
+    let observed = cloud
+        .refresh(spec)
+        .await
+        .map_err(|error| cloud.explain(error))?;
     if !destroy {
         check_network(spec, &observed)?;
     }

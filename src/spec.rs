@@ -14,6 +14,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::model::{MAX_INGRESS_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS};
+
 /// A checked spec: everything here has passed the offline checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
@@ -245,13 +247,26 @@ impl Spec {
 
     /// `file:line:column` of a node security group id, for problems AWS reveals at plan time.
     pub fn locate_node_group(&self, id: &str) -> Option<String> {
+        self.locate(|network| &network.node_security_group_ids, id)
+    }
+
+    /// `file:line:column` of a `subnet_ids` entry, for problems AWS reveals at plan time.
+    pub fn locate_subnet(&self, id: &str) -> Option<String> {
+        self.locate(|network| network.subnet_ids.get_ref(), id)
+    }
+
+    /// Where `id` is written in the list `field` picks; `None` for a spec without its text
+    /// (read back from a saved plan).
+    fn locate(
+        &self,
+        field: impl Fn(&RawNetwork) -> &Vec<Spanned<String>>,
+        id: &str,
+    ) -> Option<String> {
         let Origin { path, text } = &self.origin;
         let raw: RawSpec = toml::from_str(text).ok()?;
-        let found = raw
-            .network
-            .node_security_group_ids
+        let found = field(&raw.network)
             .iter()
-            .find(|group| group.get_ref() == id)?;
+            .find(|entry| entry.get_ref() == id)?;
         let (line, column) = position(text, found.span().start);
         Some(format!("{}:{line}:{column}", path.display()))
     }
@@ -368,7 +383,7 @@ struct RawFileSystem {
     #[serde(default = "yes")]
     protect: bool,
     #[serde(default)]
-    tags: BTreeMap<Spanned<String>, String>,
+    tags: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
 }
 
 fn yes() -> bool {
@@ -379,6 +394,12 @@ fn yes() -> bool {
 /// every file system's CreationToken (at most 64 characters in all).
 const MAX_STACK_NAME: usize = 32;
 const MAX_FILESYSTEM_NAME: usize = 20;
+
+/// User tags per file system: AWS's 50 less `Name` and the four `cloudstor:` tags.
+const MAX_USER_TAGS: usize = MAX_TAGS - 5;
+/// Sources whose applied record is sure to fit the security group's tag budget: each takes
+/// at most 44 characters (the longest IPv6 CIDR and a space), so 5 per tag value.
+const MAX_SOURCES: usize = MAX_INGRESS_TAGS * (MAX_TAG_VALUE / 44);
 
 fn is_simple_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -401,6 +422,7 @@ impl RawSpec {
         let mut filesystems = BTreeMap::new();
         for (name, raw) in self.filesystems {
             check_name(&name, "file system", MAX_FILESYSTEM_NAME)?;
+            raw.check_tags(&stack.name, name.get_ref())?;
             filesystems.insert(name.into_inner(), raw.check()?);
         }
         let nodes = self.nodes.map(check_nodes).transpose()?;
@@ -490,6 +512,24 @@ impl RawNetwork {
         check_ids(&self.node_security_group_ids, "sg-", "security group")?;
         for cidr in &self.allowed_cidrs {
             check_cidr(cidr, self.allow_public_cidrs)?;
+        }
+        if let Some(extra) = self
+            .node_security_group_ids
+            .iter()
+            .chain(&self.allowed_cidrs)
+            .nth(MAX_SOURCES)
+        {
+            return Err(Problem::at(
+                extra,
+                format!(
+                    "network admits {} sources; cloudstor records at most {MAX_SOURCES} in the security group's tags",
+                    self.node_security_group_ids.len() + self.allowed_cidrs.len()
+                ),
+                Some(
+                    "admit the swarm nodes by their security group, or by fewer, wider CIDRs"
+                        .into(),
+                ),
+            ));
         }
         if self.node_security_group_ids.is_empty() && self.allowed_cidrs.is_empty() {
             return Err(Problem::at(
@@ -582,16 +622,66 @@ impl RawFileSystem {
         self.check_encryption()?;
         self.check_lifecycle()?;
         self.check_one_zone()?;
-        for key in self.tags.keys() {
-            if key.get_ref().starts_with("cloudstor:") || key.get_ref().starts_with("aws:") {
+        Ok(self.into_spec())
+    }
+
+    /// Tags AWS would refuse, and those cloudstor sets itself: refresh leaves its own tags out
+    /// of the comparison, so a spec setting one would show a change on every plan.
+    fn check_tags(&self, stack: &str, name: &str) -> Result<(), Problem> {
+        let Some(tags) = &self.tags else {
+            return Ok(());
+        };
+        if tags.get_ref().len() > MAX_USER_TAGS {
+            return Err(Problem::at(
+                tags,
+                format!(
+                    "{} tags; with the {} cloudstor sets, a file system may carry {MAX_USER_TAGS}",
+                    tags.get_ref().len(),
+                    MAX_TAGS - MAX_USER_TAGS
+                ),
+                Some(format!("AWS allows {MAX_TAGS} tags per file system")),
+            ));
+        }
+        for (key, value) in tags.get_ref() {
+            let text = key.get_ref();
+            if text.starts_with("cloudstor:") || text.starts_with("aws:") {
                 return Err(Problem::at(
                     key,
-                    format!("tag `{}` uses a reserved prefix", key.get_ref()),
+                    format!("tag `{text}` uses a reserved prefix"),
                     Some("cloudstor:* and aws:* tags are managed for you".into()),
                 ));
             }
+            if text == "Name" {
+                return Err(Problem::at(
+                    key,
+                    "tag `Name` is set by cloudstor",
+                    Some(format!(
+                        "cloudstor names each file system STACK-NAME (here {stack}-{name}); rename the [filesystems] table to change it"
+                    )),
+                ));
+            }
+            if text.chars().count() > MAX_TAG_KEY {
+                return Err(Problem::at(
+                    key,
+                    format!(
+                        "tag key of {} characters; AWS allows {MAX_TAG_KEY}",
+                        text.chars().count()
+                    ),
+                    None,
+                ));
+            }
+            let length = value.get_ref().chars().count();
+            if length > MAX_TAG_VALUE {
+                return Err(Problem::at(
+                    value,
+                    format!(
+                        "tag `{text}` has a value of {length} characters; AWS allows {MAX_TAG_VALUE}"
+                    ),
+                    None,
+                ));
+            }
         }
-        Ok(self.into_spec())
+        Ok(())
     }
 
     fn check_throughput(&self) -> Result<(), Problem> {
@@ -652,6 +742,16 @@ impl RawFileSystem {
                 key,
                 "kms_key_id must be a key ARN",
                 Some("arn:aws:kms:REGION:ACCOUNT:key/ID".into()),
+            )),
+            // EFS stores and reports the key an alias points to, so an alias would never
+            // compare equal and every plan would replace the file system.
+            (Some(key), _) if key.get_ref().contains(":alias/") => Err(Problem::at(
+                key,
+                "kms_key_id is a KMS alias; EFS reports the key it points to, so every plan would show a replacement",
+                Some(format!(
+                    "give the key ARN: aws kms describe-key --key-id {} --query KeyMetadata.Arn",
+                    key.get_ref()
+                )),
             )),
             _ => Ok(()),
         }
@@ -721,8 +821,10 @@ impl RawFileSystem {
             protect: self.protect,
             tags: self
                 .tags
+                .map(Spanned::into_inner)
+                .unwrap_or_default()
                 .into_iter()
-                .map(|(key, value)| (key.into_inner(), value))
+                .map(|(key, value)| (key.into_inner(), value.into_inner()))
                 .collect(),
         }
     }

@@ -326,7 +326,7 @@ async fn an_invalid_subnet_is_named_and_nothing_is_created() {
     assert!(
         error
             .to_string()
-            .contains("subnets not found: subnet-0deadbeef0000000"),
+            .contains("subnet subnet-0deadbeef0000000 not found"),
         "{error}"
     );
     let cfn = aws_sdk_cloudformation::Client::new(&h.config);

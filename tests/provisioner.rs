@@ -285,12 +285,19 @@ async fn json_plan_uses_terraform_action_encoding() {
         .iter()
         .find(|c| c["address"] == "filesystem.fast")
         .unwrap();
-    assert_eq!(fast["actions"], serde_json::json!(["delete", "create"]));
     assert_eq!(
-        fast["replace_paths"],
+        fast["change"]["actions"],
+        serde_json::json!(["delete", "create"])
+    );
+    assert_eq!(
+        fast["change"]["replace_paths"],
         serde_json::json!([["performance_mode"]])
     );
-    assert_eq!(fast["after_unknown"]["id"], true);
+    assert_eq!(fast["change"]["after_unknown"]["id"], true);
+    assert_eq!(
+        (&fast["type"], &fast["name"]),
+        (&"filesystem".into(), &"fast".into())
+    );
     assert_eq!(
         plan["summary"],
         serde_json::json!({"add": 4, "change": 0, "destroy": 4})
@@ -360,22 +367,59 @@ async fn plan_names_subnets_that_are_missing_outside_the_vpc_or_share_a_zone() {
     let output = stack.run(&["plan", "-f", &spec]);
     expect_code(&output, 1);
     let message = stderr(&output);
-    assert!(
-        message.contains("subnets not found: subnet-00000000000000000"),
-        "{message}"
-    );
+    // Each problem points at the subnet_ids entry to fix.
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("subnet_ids"))
+        .unwrap();
+    let at = |id: &str| {
+        // The column of the opening quote, as for every string in the spec.
+        let column = text.lines().nth(line).unwrap().find(id).unwrap();
+        format!("{spec}:{}:{column}: ", line + 1)
+    };
     assert!(
         message.contains(&format!(
-            "subnet {foreign} is in {other_vpc}, not in network.vpc_id"
+            "{}subnet subnet-00000000000000000 not found in us-east-1",
+            at("subnet-00000000000000000")
         )),
         "{message}"
     );
     assert!(
-        message.contains("us-east-1a; EFS allows one mount target per Availability Zone"),
+        message.contains(&format!(
+            "{}subnet {foreign} is in {other_vpc}, not in network.vpc_id",
+            at(&foreign)
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{}subnets {first} and {twin} are all in us-east-1a; EFS allows one mount target per Availability Zone", at(&twin))),
         "{message}"
     );
     assert!(
         message.contains(first) && message.contains(&twin),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_region_is_named_as_the_problem() {
+    let stack = Stack::new().await;
+    let text = stack
+        .network
+        .spec("demo", 1, "[filesystems.data]\n")
+        .replace("region = \"us-east-1\"", "region = \"eu-nowhere-1\"");
+    let spec = write_spec(stack.dir.path(), "region.toml", &text);
+    let output = stack.run(&["plan", "-f", &spec.display().to_string()]);
+    expect_code(&output, 1);
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(
+            "error: eu-nowhere-1 is not an AWS region cloudstor knows, and no AWS endpoint answered there ("
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("check stack.region, --region or AWS_REGION"),
         "{message}"
     );
 }

@@ -219,3 +219,83 @@ async fn plan_refuses_a_node_security_group_in_another_vpc() {
         "{message}"
     );
 }
+
+/// The spec for stack `demo` over one subnet admitting `count` /20 CIDRs besides the nodes.
+fn with_cidrs(stack: &Stack, count: usize) -> String {
+    let cidrs: Vec<String> = (0..count)
+        .map(|i| format!("\"10.{}.{}.0/20\"", 100 + i / 16, (i % 16) * 16))
+        .collect();
+    let text = stack.network.spec("demo", 1, ONE_FILESYSTEM).replace(
+        "node_security_group_ids",
+        &format!(
+            "allowed_cidrs = [{}]\nnode_security_group_ids",
+            cidrs.join(", ")
+        ),
+    );
+    common::write_spec(stack.dir.path(), "cidrs.toml", &text)
+        .display()
+        .to_string()
+}
+
+async fn group_tags(stack: &Stack) -> Vec<(String, String)> {
+    let group = stack.stack_group("demo").await;
+    let found = stack
+        .ec2()
+        .await
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    found.security_groups()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+        .collect()
+}
+
+/// EC2 refuses tag values over 256 characters (moto does not), and the record of what was
+/// applied to the group grows with every source: 17 CIDRs already made it 319.
+#[tokio::test]
+async fn many_cidrs_keep_every_tag_within_aws_limits_and_converge() {
+    let stack = Stack::new().await;
+    let spec = with_cidrs(&stack, 24);
+    stack.apply(&spec);
+    let tags = group_tags(&stack).await;
+    let applied: Vec<_> = tags
+        .iter()
+        .filter(|(k, _)| k.starts_with("cloudstor:applied"))
+        .collect();
+    assert!(applied.len() > 1, "the record is split: {tags:?}");
+    for (key, value) in &tags {
+        assert!(
+            key.len() <= 128 && value.len() <= 256,
+            "{key} = {value} ({} characters)",
+            value.len()
+        );
+    }
+    let output = stack.run(&["plan", "-f", &spec, "--detailed-exitcode"]);
+    expect_code(&output, 0);
+    assert!(
+        !stdout(&output).contains("changed outside"),
+        "{}",
+        stdout(&output)
+    );
+
+    // Fewer sources fit one tag again; the parts left over must not read as applied.
+    let spec = with_cidrs(&stack, 2);
+    stack.apply(&spec);
+    let tags = group_tags(&stack).await;
+    let applied: Vec<_> = tags
+        .iter()
+        .filter(|(k, _)| k.starts_with("cloudstor:applied"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{tags:?}");
+    let output = stack.run(&["plan", "-f", &spec, "--detailed-exitcode"]);
+    expect_code(&output, 0);
+    assert!(
+        !stdout(&output).contains("changed outside"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -184,6 +184,44 @@ fn bad_specs_name_position_problem_and_hint() {
             "cloudstor.toml:11:10: tag `cloudstor:stack` uses a reserved prefix",
         ),
         (
+            with("transition_to_ia = \"30d\"", "tags = { Name = \"shared\" }"),
+            "cloudstor.toml:11:10: tag `Name` is set by cloudstor\n  hint: cloudstor names each file system STACK-NAME (here prod-shared); rename the [filesystems] table to change it",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                &format!("tags = {{ team = \"{}\" }}", "x".repeat(257)),
+            ),
+            "cloudstor.toml:11:17: tag `team` has a value of 257 characters; AWS allows 256",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                &format!("tags = {{ {} = \"x\" }}", "k".repeat(129)),
+            ),
+            "cloudstor.toml:11:10: tag key of 129 characters; AWS allows 128",
+        ),
+        (
+            with(
+                "transition_to_ia = \"30d\"",
+                &format!(
+                    "tags = {{ {} }}",
+                    (0..46)
+                        .map(|i| format!("t{i} = \"x\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            "cloudstor.toml:11:8: 46 tags; with the 5 cloudstor sets, a file system may carry 45",
+        ),
+        (
+            with(
+                "throughput_mode = \"elastic\"",
+                "kms_key_id = \"arn:aws:kms:us-east-1:111122223333:alias/efs\"",
+            ),
+            "cloudstor.toml:10:14: kms_key_id is a KMS alias; EFS reports the key it points to, so every plan would show a replacement\n  hint: give the key ARN: aws kms describe-key --key-id arn:aws:kms:us-east-1:111122223333:alias/efs --query KeyMetadata.Arn",
+        ),
+        (
             with("transition_to_ia = \"30d\"", "availability_zone = \"eu\""),
             "cloudstor.toml:11:21: `eu` is not an Availability Zone name",
         ),
@@ -214,6 +252,20 @@ fn bad_specs_name_position_problem_and_hint() {
         mismatches.len(),
         cases.len(),
         mismatches.join("\n")
+    );
+}
+
+#[test]
+fn more_sources_than_the_group_can_record_are_refused_at_the_first_one_too_many() {
+    let list: Vec<String> = (0..236).map(|i| format!("\"10.0.{i}.0/24\"")).collect();
+    let text = cidrs(&list.join(", "));
+    let line = text.lines().nth(6).unwrap();
+    let column = line.find(&list[235]).unwrap() + 1;
+    assert_eq!(
+        error_for(&text),
+        format!(
+            "cloudstor.toml:7:{column}: network admits 236 sources; cloudstor records at most 235 in the security group's tags\n  hint: admit the swarm nodes by their security group, or by fewer, wider CIDRs"
+        )
     );
 }
 

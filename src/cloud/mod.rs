@@ -68,6 +68,13 @@ pub enum CloudError {
     },
     #[error("{0}")]
     Network(String),
+    #[error(
+        "{region} is not an AWS region cloudstor knows, and no AWS endpoint answered there ({cause}); check stack.region, --region or AWS_REGION"
+    )]
+    UnknownRegion {
+        region: String,
+        cause: Box<CloudError>,
+    },
     #[error("launch_template.nodes: cannot render the node bootstrap")]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("launch_template.nodes: user data too large")]
@@ -148,6 +155,69 @@ impl Cloud {
 
     pub fn region(&self) -> Option<String> {
         self.efs.config().region().map(ToString::to_string)
+    }
+}
+
+/// The regions of the aws, aws-cn and aws-us-gov partitions (2025). Only used to explain a
+/// call that got no AWS answer, so a region newer than this list still works.
+const KNOWN_REGIONS: [&str; 39] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+impl Cloud {
+    /// A call that got no AWS answer (no error code: the endpoint's name did not resolve, or
+    /// what answered was not AWS) under a region nobody has heard of is the region's fault;
+    /// say so instead of "dns error" or "error parsing XML".
+    pub fn explain(&self, error: CloudError) -> CloudError {
+        match (&error, self.region()) {
+            (CloudError::Aws { code: None, .. }, Some(region))
+                if !KNOWN_REGIONS.contains(&region.as_str()) =>
+            {
+                CloudError::UnknownRegion {
+                    region,
+                    cause: Box::new(error),
+                }
+            }
+            _ => error,
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use aws_sdk_ec2::types::{
 
 use super::{Cloud, CloudError, aws_error, retry_while};
 use crate::model::{
-    APPLIED_TAG, Address, NFS_PORT, RESOURCE_TAG, Rule, STACK_TAG, SecurityGroup, Source,
+    Address, MAX_INGRESS_TAGS, NFS_PORT, RESOURCE_TAG, Rule, STACK_TAG, SecurityGroup, Source,
+    ingress_tag_key, ingress_tags,
 };
 
 fn tag(key: &str, value: impl Into<String>) -> Tag {
@@ -51,14 +52,6 @@ fn permission(rule: &Rule) -> IpPermission {
         }
     }
     .build()
-}
-
-fn applied_ingress(ingress: &BTreeSet<Source>) -> String {
-    ingress
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl Cloud {
@@ -157,13 +150,27 @@ impl Cloud {
                 .await
                 .map_err(aws_error(&address, "RevokeSecurityGroupIngress"))?;
         }
+        let parts = ingress_tags(now);
+        let written = parts.len();
         self.ec2
             .create_tags()
             .resources(id)
-            .tags(tag(APPLIED_TAG, applied_ingress(now)))
+            .set_tags(Some(parts.into_iter().map(|(k, v)| tag(&k, v)).collect()))
             .send()
             .await
             .map_err(aws_error(&address, "CreateTags"))?;
+        // Fewer sources may need fewer parts; parts left from before would read as applied.
+        if !remove.is_empty() && written < MAX_INGRESS_TAGS {
+            let stale = (written + 1..=MAX_INGRESS_TAGS)
+                .map(|part| Tag::builder().key(ingress_tag_key(part)).build());
+            self.ec2
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(stale.collect()))
+                .send()
+                .await
+                .map_err(aws_error(&address, "DeleteTags"))?;
+        }
         Ok(())
     }
 

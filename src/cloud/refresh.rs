@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Cloud, CloudError, aws_error};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
-    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source,
+    RESOURCE_TAG, Resource, Rule, STACK_TAG, SecurityGroup, Source, ingress_from_tags,
 };
 use crate::spec::{PerformanceMode, PrimaryTransition, Spec, ThroughputMode, Transition};
 
@@ -279,12 +279,12 @@ impl Cloud {
         let Some(group) = groups.into_iter().next() else {
             return Ok(None);
         };
-        let applied = group
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(APPLIED_TAG))
-            .and_then(|t| t.value())
-            .map(|v| v.split_whitespace().map(Source::parse).collect());
+        let applied = ingress_from_tags(
+            group
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        );
         let (ingress, other_ingress) = rules(group.ip_permissions())
             .into_iter()
             .partition::<Vec<_>, _>(is_nfs);
@@ -458,30 +458,39 @@ fn lifecycle_from_policies(policies: &[LifecyclePolicy]) -> Lifecycle {
 pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError> {
     let mut problems = Vec::new();
     let network = &spec.network;
-    let missing: Vec<_> = network
-        .subnet_ids
-        .iter()
-        .filter(|s| !observed.subnet_zones.contains_key(*s))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        problems.push(format!("subnets not found: {}", missing.join(", ")));
+    let at = |subnet: &str| {
+        spec.locate_subnet(subnet)
+            .map(|at| format!("{at}: "))
+            .unwrap_or_default()
+    };
+    for subnet in &network.subnet_ids {
+        if !observed.subnet_zones.contains_key(subnet) {
+            problems.push(format!(
+                "{}subnet {subnet} not found in {}; check network.subnet_ids and the region",
+                at(subnet),
+                observed.region.as_deref().unwrap_or("this region")
+            ));
+        }
     }
     for (subnet, vpc) in &observed.subnet_vpcs {
         if *vpc != network.vpc_id {
             problems.push(format!(
-                "subnet {subnet} is in {vpc}, not in network.vpc_id {}",
+                "{}subnet {subnet} is in {vpc}, not in network.vpc_id {}",
+                at(subnet),
                 network.vpc_id
             ));
         }
     }
     let mut by_zone: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (subnet, zone) in &observed.subnet_zones {
-        by_zone.entry(zone).or_default().push(subnet);
+    for subnet in &network.subnet_ids {
+        if let Some(zone) = observed.subnet_zones.get(subnet) {
+            by_zone.entry(zone).or_default().push(subnet);
+        }
     }
     for (zone, subnets) in by_zone.iter().filter(|(_, s)| s.len() > 1) {
         problems.push(format!(
-            "subnets {} are all in {zone}; EFS allows one mount target per Availability Zone, keep one of them",
+            "{}subnets {} are all in {zone}; EFS allows one mount target per Availability Zone, keep one of them",
+            at(subnets[1]),
             subnets.join(" and ")
         ));
     }
@@ -509,24 +518,22 @@ pub fn check_network(spec: &Spec, observed: &Observed) -> Result<(), CloudError>
 fn node_group_problems(spec: &Spec, observed: &Observed) -> Vec<String> {
     let network = &spec.network;
     let mut problems = Vec::new();
-    let missing: Vec<_> = network
-        .node_security_group_ids
-        .iter()
-        .filter(|g| !observed.node_groups.contains_key(*g))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "node security groups not found: {}",
-            missing.join(", ")
-        ));
+    let at = |group: &str| {
+        spec.locate_node_group(group)
+            .map(|at| format!("{at}: "))
+            .unwrap_or_default()
+    };
+    for group in &network.node_security_group_ids {
+        if !observed.node_groups.contains_key(group) {
+            problems.push(format!(
+                "{}node security group {group} not found",
+                at(group)
+            ));
+        }
     }
     for (group, vpc) in &observed.node_groups {
         if *vpc != network.vpc_id {
-            let at = spec
-                .locate_node_group(group)
-                .map(|at| format!("{at}: "))
-                .unwrap_or_default();
+            let at = at(group);
             problems.push(format!(
                 "{at}node security group {group} is in {vpc}, not in network.vpc_id {}; list the swarm nodes' group in {}",
                 network.vpc_id, network.vpc_id

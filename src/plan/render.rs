@@ -5,7 +5,8 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::{Action, Drift, Plan, ResourceChange};
-use crate::model::{Attribute, Resource};
+use crate::model::{Address, Attribute, Resource};
+use crate::spec::SpecError;
 
 const RULE: &str = "─────────────────────────────────────────────────────────────────────────────";
 
@@ -43,6 +44,51 @@ pub fn render_text(plan: &Plan) -> String {
     }
     out
 }
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Text from [`render_text`] coloured as Terraform colours a plan on a terminal: `+` green,
+/// `~` yellow, `-` red, `# forces replacement` red, the `Plan:` summary bold.
+pub fn colorize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        out.push_str(indent);
+        let sign = [("-/+", ""), ("+ ", GREEN), ("~ ", YELLOW), ("- ", RED)]
+            .into_iter()
+            .find(|(sign, _)| body.starts_with(sign));
+        let rest = match sign {
+            Some(("-/+", _)) => {
+                out.push_str(&format!("{RED}-{RESET}/{GREEN}+{RESET}"));
+                &body[3..]
+            }
+            Some((sign, colour)) => {
+                out.push_str(&format!("{colour}{}{RESET}", &sign[..1]));
+                &body[1..]
+            }
+            None if body.starts_with("Plan:") => {
+                let (text, end) = body.split_at(body.trim_end().len());
+                out.push_str(&format!("{BOLD}{text}{RESET}{end}"));
+                continue;
+            }
+            None => body,
+        };
+        match rest.split_once(FORCES) {
+            Some((before, after)) => {
+                out.push_str(&format!("{before}{RED}{FORCES}{RESET}{after}"));
+            }
+            None => out.push_str(rest),
+        }
+    }
+    out
+}
+
+const FORCES: &str = "# forces replacement";
 
 fn render_drift(out: &mut String, drift: &[Drift]) {
     out.push_str("Note: Objects have changed outside cloudstor\n\n");
@@ -149,9 +195,9 @@ fn changed(before: &Resource, after: &Resource, forcing: &[String]) -> Vec<Line>
             lines.push(line);
         } else if was != new {
             let mark = if forcing.iter().any(|f| f == name) {
-                " # forces replacement"
+                format!(" {FORCES}")
             } else {
-                ""
+                String::new()
             };
             let value = match (&was, &new) {
                 (Some(old), Some(new)) if is_collection(old) && is_collection(new) => {
@@ -250,22 +296,42 @@ fn show(value: &Option<Value>) -> String {
     }
 }
 
-/// The machine-readable plan; `actions` follow Terraform's encoding (`["delete", "create"]`).
+/// The machine-readable plan, shaped like `terraform show -json` of a saved plan where the
+/// parts apply (see docs/plan-json.md), so OPA/conftest policies and jq filters written for
+/// Terraform plans read it unchanged.
 pub fn render_json(plan: &Plan) -> Value {
     let summary = plan.summary();
     json!({
-        "format_version": "1.0",
+        "format_version": JSON_FORMAT_VERSION,
+        "cloudstor_version": env!("CARGO_PKG_VERSION"),
         "stack": plan.spec.stack.name,
         "fingerprint": plan.fingerprint,
+        "resource_drift": plan.drift.iter().map(drift_json).collect::<Vec<_>>(),
         "resource_changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
-        "resource_drift": plan.drift.iter().map(|d| json!({
-            "address": d.address.to_string(),
-            "deleted": d.deleted,
-            "changes": d.changes.iter().map(|(name, was, is)| json!({"attribute": name, "applied": was, "now": is})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
         "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
         "applyable": !plan.is_empty(),
+        "complete": true,
+        "errored": false,
     })
+}
+
+/// Terraform's JSON plan format version this output follows.
+const JSON_FORMAT_VERSION: &str = "1.2";
+
+/// Who manages every resource, in the place Terraform names the provider.
+const PROVIDER: &str = "cloudstor";
+
+/// The fields Terraform gives every resource: `address` is `type.name`.
+fn resource_json(address: &Address) -> Map<String, Value> {
+    let address = address.to_string();
+    let (kind, name) = address.split_once('.').unwrap_or((&address, ""));
+    let mut map = Map::new();
+    map.insert("address".into(), json!(address));
+    map.insert("mode".into(), json!("managed"));
+    map.insert("type".into(), json!(kind));
+    map.insert("name".into(), json!(name));
+    map.insert("provider_name".into(), json!(PROVIDER));
+    map
 }
 
 fn change_json(change: &ResourceChange) -> Value {
@@ -275,15 +341,96 @@ fn change_json(change: &ResourceChange) -> Value {
         Action::Replace => &["delete", "create"],
         Action::Delete => &["delete"],
     };
-    let resource = change.after.as_ref().or(change.before.as_ref());
+    let mut map = resource_json(&change.address);
+    map.insert(
+        "change".into(),
+        json!({
+            "actions": actions,
+            "before": change.before.as_ref().map(|r| known(&r.attributes())),
+            "after": change.after.as_ref().map(|r| known(&r.attributes())),
+            "after_unknown": change.after.as_ref().map_or(json!({}), |r| unknown(&r.attributes())),
+            "before_sensitive": false,
+            "after_sensitive": false,
+            "replace_paths": change.replace_paths.iter().map(|p| [p]).collect::<Vec<_>>(),
+        }),
+    );
+    let reason = match change.action {
+        Action::Replace => Some("replace_because_cannot_update"),
+        Action::Delete => Some("delete_because_no_resource_config"),
+        Action::Create | Action::Update => None,
+    };
+    if let Some(reason) = reason {
+        map.insert("action_reason".into(), json!(reason));
+    }
+    Value::Object(map)
+}
+
+/// A change made outside cloudstor: `before` holds the drifted attributes as cloudstor applied
+/// them, `after` as they are now (Terraform has whole objects; cloudstor only records these).
+fn drift_json(drift: &Drift) -> Value {
+    let mut map = resource_json(&drift.address);
+    let (actions, before, after) = if drift.deleted {
+        (["delete"], json!({}), Value::Null)
+    } else {
+        let side = |pick: fn(&(String, String, String)) -> &String| {
+            Value::Object(
+                drift
+                    .changes
+                    .iter()
+                    .map(|change| (change.0.clone(), json!(pick(change))))
+                    .collect(),
+            )
+        };
+        (["update"], side(|c| &c.1), side(|c| &c.2))
+    };
+    map.insert(
+        "change".into(),
+        json!({
+            "actions": actions,
+            "before": before,
+            "after": after,
+            "after_unknown": {},
+            "before_sensitive": false,
+            "after_sensitive": false,
+        }),
+    );
+    Value::Object(map)
+}
+
+/// An error as a document of diagnostics, shaped like `terraform validate -json`: with
+/// `--json` a script parses stdout whether the command worked or not.
+pub fn render_error_json(error: &(dyn std::error::Error + 'static)) -> Value {
+    let mut diagnostic = Map::new();
+    diagnostic.insert("severity".into(), json!("error"));
+    match error.downcast_ref::<SpecError>() {
+        Some(SpecError::Invalid {
+            path,
+            line,
+            column,
+            message,
+            hint,
+        }) => {
+            diagnostic.insert("summary".into(), json!(message));
+            diagnostic.insert("detail".into(), json!(hint.as_deref().unwrap_or_default()));
+            let position = json!({"line": line, "column": column});
+            diagnostic.insert(
+                "range".into(),
+                json!({"filename": path.display().to_string(), "start": position, "end": position}),
+            );
+        }
+        _ => {
+            let text = error.to_string();
+            let (summary, detail) = text.split_once('\n').unwrap_or((&text, ""));
+            diagnostic.insert("summary".into(), json!(summary));
+            diagnostic.insert("detail".into(), json!(detail));
+        }
+    }
     json!({
-        "address": change.address.to_string(),
-        "type": resource.map(Resource::kind),
-        "actions": actions,
-        "before": change.before.as_ref().map(|r| known(&r.attributes())),
-        "after": change.after.as_ref().map(|r| known(&r.attributes())),
-        "after_unknown": change.after.as_ref().map(|r| unknown(&r.attributes())),
-        "replace_paths": change.replace_paths.iter().map(|p| [p]).collect::<Vec<_>>(),
+        "format_version": "1.0",
+        "valid": false,
+        "error_count": 1,
+        "warning_count": 0,
+        "diagnostics": [diagnostic],
     })
 }
 
@@ -314,6 +461,13 @@ mod tests {
         let new = json!({"owner": "sre", "team": "platform"});
         let expected = "{\n          + owner = \"sre\"\n            team = \"platform\"\n          - tier = \"gold\"\n        }";
         assert_eq!(collection_diff(&old, &new), expected);
+    }
+
+    #[test]
+    fn colours_follow_terraform() {
+        let plain = "  # filesystem.a must be replaced\n-/+ filesystem.a {\n      ~ performance_mode = \"a\" -> \"b\" # forces replacement\n      + id = 1\n      - id = 2\n    }\n\nPlan: 1 to add, 0 to change, 1 to destroy.\n";
+        let expected = "  # filesystem.a must be replaced\n\x1b[31m-\x1b[0m/\x1b[32m+\x1b[0m filesystem.a {\n      \x1b[33m~\x1b[0m performance_mode = \"a\" -> \"b\" \x1b[31m# forces replacement\x1b[0m\n      \x1b[32m+\x1b[0m id = 1\n      \x1b[31m-\x1b[0m id = 2\n    }\n\n\x1b[1mPlan: 1 to add, 0 to change, 1 to destroy.\x1b[0m\n";
+        assert_eq!(colorize(plain), expected);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use cloudstor::apply::{ApplyError, ApplyOptions, Progress};
 use cloudstor::plan::{Plan, render_text};
 
-use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
+use super::{ColorArgs, Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
 
 /// Create or change the stack's resources so AWS matches the spec.
 ///
@@ -15,6 +15,8 @@ use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag
 pub struct Args {
     #[command(flatten)]
     spec: SpecArgs,
+    #[command(flatten)]
+    color: ColorArgs,
     /// A plan file saved by `cloudstor plan --out FILE`.
     #[arg(value_name = "PLANFILE")]
     plan_file: Option<PathBuf>,
@@ -59,7 +61,7 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
             let spec = args.spec.load()?;
             let cloud = cloud_for(&spec, args.spec.region.as_ref()).await;
             let (plan, _) = cloudstor::plan::plan(&cloud, &spec, false).await?;
-            print!("{}", render_text(&plan));
+            print!("{}", args.color.paint(render_text(&plan)));
             if plan.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }

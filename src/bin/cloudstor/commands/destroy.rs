@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use cloudstor::apply::{ApplyOptions, Progress};
 use cloudstor::plan::render_text;
 
-use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
+use super::{ColorArgs, Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag};
 
 /// Delete every resource of the stack: mount targets, then file systems and the security group.
 ///
@@ -13,6 +13,8 @@ use super::{Engine, SpecArgs, cloud_for, cloudformation, confirm, interrupt_flag
 pub struct Args {
     #[command(flatten)]
     spec: SpecArgs,
+    #[command(flatten)]
+    color: ColorArgs,
     /// Destroy without asking.
     #[arg(long)]
     auto_approve: bool,
@@ -39,7 +41,7 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
         println!("No changes. No objects need to be destroyed.");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_text(&plan));
+    print!("{}", args.color.paint(render_text(&plan)));
     cloudstor::apply::check_protection(&plan, args.allow_data_loss)?;
     if !args.auto_approve {
         confirm("destroy all resources of this stack")?;

@@ -7,11 +7,13 @@ pub mod cost;
 pub mod destroy;
 pub mod plan;
 pub mod plugin;
+pub mod show;
 pub mod template;
 pub mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,6 +63,46 @@ impl SpecArgs {
     }
 }
 
+/// Colour for commands that print plans.
+#[derive(clap::Args)]
+pub struct ColorArgs {
+    /// Plain text even on a terminal (as does a non-empty NO_COLOR).
+    #[arg(long)]
+    no_color: bool,
+}
+
+impl ColorArgs {
+    /// The plan text as it should reach stdout.
+    pub fn paint(&self, text: String) -> String {
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if use_color(self.no_color, no_color_env, std::io::stdout().is_terminal()) {
+            cloudstor::plan::colorize(&text)
+        } else {
+            text
+        }
+    }
+}
+
+/// As Terraform: colour on a terminal, unless `--no-color` or `NO_COLOR` (no-color.org) asks
+/// otherwise; never into a pipe or file, where escapes would be noise.
+fn use_color(no_color_flag: bool, no_color_env: bool, terminal: bool) -> bool {
+    terminal && !no_color_flag && !no_color_env
+}
+
+/// With `--json`, an error goes to stdout as a JSON diagnostic (exit 1), so a script reading
+/// stdout parses it whether the command worked or not.
+pub fn json_errors(json: bool, result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(error) if json => {
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            let diagnostics = cloudstor::plan::render_error_json(error);
+            println!("{}", serde_json::to_string_pretty(&diagnostics)?);
+            Ok(ExitCode::FAILURE)
+        }
+        result => result,
+    }
+}
+
 pub async fn cloud_for(spec: &Spec, region: Option<&String>) -> Cloud {
     let region = region.or(spec.stack.region.as_ref()).cloned();
     Cloud::from_env(region).await
@@ -99,4 +141,17 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
         }
     });
     flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_color;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_an_opt_out() {
+        assert!(use_color(false, false, true));
+        assert!(!use_color(true, false, true));
+        assert!(!use_color(false, true, true));
+        assert!(!use_color(false, false, false));
+    }
 }
