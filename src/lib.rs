@@ -11,6 +11,7 @@
 //!   resource and waits for it to settle.
 //! - [`plan`]: diffs desired against actual into create / update / replace / delete, renders
 //!   it Terraform-style or as JSON, and saves it with a fingerprint of what refresh saw.
+//! - [`import`]: adopts, on request only, a file system cloudstor did not create.
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
 //!   lifecycle states, retries throttling, and shows progress.
 //! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
@@ -32,6 +33,8 @@ pub mod cfn;
 #[cfg(feature = "aws")]
 pub mod cloud;
 pub mod cost;
+#[cfg(feature = "aws")]
+pub mod import;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod plan;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::bootstrap::{
     ID_KNOWN_AFTER_APPLY, launch_template_user_data, planned_node_filesystems, render_script,
 };
-use crate::cloud::Observed;
+use crate::cloud::{Observed, OwnershipError, OwnershipProblem};
 use crate::model::{
     Address, AppliedRecord, Desired, LaunchTemplate, Resource, SecurityGroup, Source,
 };
@@ -69,6 +69,18 @@ pub struct ResourceChange {
     pub replace_paths: Vec<String>,
 }
 
+/// A file system whose cloudstor tags apply rewrites without touching its data: tags removed
+/// by hand, or a new address given with `moved_from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retag {
+    pub address: Address,
+    /// The address it had, when `moved_from` renames it.
+    pub moved_from: Option<Address>,
+    pub id: String,
+    /// (tag, its value now or `None` when missing, the value apply writes).
+    pub tags: Vec<(String, Option<String>, String)>,
+}
+
 /// A change made outside cloudstor since its last apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
@@ -91,10 +103,15 @@ pub struct Plan {
     pub records: BTreeMap<Address, AppliedRecord>,
     /// Ids of everything refresh found, for steps that refer to resources that stay.
     pub ids: BTreeMap<Address, String>,
+    /// Tag rewrites: restored ownership tags and moves.
+    #[serde(default)]
+    pub retags: Vec<Retag>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// File systems that only get a new address (`moved_from`).
+    pub moved: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -133,7 +150,9 @@ const PLAN_FILE_VERSION: u32 = 1;
 
 impl Plan {
     /// Diffs the spec against what refresh found; `destroy` plans the removal of everything.
-    /// Fails only when the node bootstrap cannot be rendered or exceeds the 16 KB of user data.
+    /// Fails when it is unclear which file systems are the stack's (see
+    /// [`crate::cloud::OwnershipProblem`]), or when the node bootstrap cannot be rendered or
+    /// exceeds the 16 KB of user data.
     pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Result<Plan, CloudError> {
         let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
         if let Some(template) = desired_launch_template(spec, observed)? {
@@ -142,6 +161,7 @@ impl Plan {
         if destroy {
             desired.resources.clear();
         }
+        check_ownership(&desired, observed)?;
         let changes = order(diff(&desired, observed), &spec.network.subnet_ids);
         Ok(Plan {
             spec: spec.clone(),
@@ -155,11 +175,12 @@ impl Plan {
             changes,
             drift: drift(observed),
             sizes: observed.sizes.clone(),
+            retags: restored_tags(&desired, observed),
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.retags.is_empty()
     }
 
     /// What apply refuses without `--allow-data-loss`, one line per file system: destroying
@@ -194,6 +215,13 @@ impl Plan {
 
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
+        for retag in &self.retags {
+            if retag.moved_from.is_some() {
+                summary.moved += 1;
+            } else {
+                summary.change += 1;
+            }
+        }
         for change in &self.changes {
             match change.action {
                 Action::Create => summary.add += 1,
@@ -232,6 +260,70 @@ impl Plan {
             })?;
         Ok(file.plan)
     }
+}
+
+/// Two file systems claiming one address stop any plan, destroy included: which one to keep
+/// is the user's call. A file system the plan would create whose CreationToken is already
+/// taken is named too, since CreateFileSystem would fail or, worse, hand over a stranger.
+fn check_ownership(desired: &Desired, observed: &Observed) -> Result<(), OwnershipError> {
+    let mut problems: Vec<OwnershipProblem> = observed
+        .claimants
+        .iter()
+        .map(|(address, claimants)| OwnershipProblem::Claimed {
+            address: address.clone(),
+            claimants: claimants.clone(),
+        })
+        .collect();
+    for (address, resource) in &desired.resources {
+        let Resource::FileSystem(fs) = resource else {
+            continue;
+        };
+        if observed.resources.contains_key(address) {
+            continue;
+        }
+        let Some(holder) = observed.tokens.get(&fs.creation_token) else {
+            continue;
+        };
+        let (address, id, token) = (
+            address.clone(),
+            holder.id.clone(),
+            fs.creation_token.clone(),
+        );
+        problems.push(match &holder.address {
+            None => OwnershipProblem::Foreign { address, id, token },
+            Some(holder) => OwnershipProblem::TokenTaken {
+                address,
+                id,
+                token,
+                holder: holder.clone(),
+            },
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(OwnershipError(problems))
+    }
+}
+
+/// Ownership tags to write back on file systems the spec keeps.
+fn restored_tags(desired: &Desired, observed: &Observed) -> Vec<Retag> {
+    observed
+        .lost_tags
+        .iter()
+        .filter(|(address, _)| desired.resources.contains_key(*address))
+        .filter_map(|(address, lost)| {
+            Some(Retag {
+                address: address.clone(),
+                moved_from: None,
+                id: observed.resources.get(address)?.id()?.to_owned(),
+                tags: lost
+                    .iter()
+                    .map(|(tag, value)| (tag.clone(), None, value.clone()))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// The launch template `[nodes]` asks for, its user data rendered with the file system ids
@@ -494,6 +586,19 @@ fn drift(observed: &Observed) -> Vec<Drift> {
             });
         }
         drifts.extend(mount_target_drift(observed, group));
+    }
+    for (address, lost) in &observed.lost_tags {
+        let changes = lost
+            .iter()
+            .map(|(tag, value)| (format!("tags[{tag:?}]"), value.clone(), "none".into()));
+        match drifts.iter_mut().find(|d| &d.address == address) {
+            Some(drift) => drift.changes.extend(changes),
+            None => drifts.push(Drift {
+                address: address.clone(),
+                changes: changes.collect(),
+                deleted: false,
+            }),
+        }
     }
     drifts
 }

@@ -257,6 +257,31 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The file the spec was read from, for messages; empty for a spec from a saved plan.
+    pub fn origin_path(&self) -> String {
+        self.origin.path.display().to_string()
+    }
+
+    /// `file:line:column` of `key` in `[filesystems.<name>]`, or of the table's name when the
+    /// key is left at its default: for problems AWS reveals later, such as an import refused.
+    pub fn locate_filesystem_key(&self, name: &str, key: &str) -> Option<String> {
+        let Origin { path, text } = &self.origin;
+        let raw: RawSpec = toml::from_str(text).ok()?;
+        let (table, fs) = raw.filesystems.iter().find(|(n, _)| n.get_ref() == name)?;
+        let span = match key {
+            "performance_mode" => fs.performance_mode.as_ref().map(Spanned::span),
+            "encrypted" => fs.encrypted.as_ref().map(Spanned::span),
+            "kms_key_id" => fs.kms_key_id.as_ref().map(Spanned::span),
+            "availability_zone" => fs.availability_zone.as_ref().map(Spanned::span),
+            _ => None,
+        }
+        .unwrap_or_else(|| table.span());
+        let (line, column) = position(text, span.start);
+        Some(format!("{}:{line}:{column}", path.display()))
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
