@@ -16,7 +16,7 @@ use crate::bootstrap::{
 };
 use crate::cloud::{Observed, OwnershipError, OwnershipProblem};
 use crate::model::{
-    Address, AppliedRecord, Desired, LaunchTemplate, Resource, SecurityGroup, Source,
+    Address, AppliedRecord, Desired, LaunchTemplate, RESOURCE_TAG, Resource, SecurityGroup, Source,
 };
 use crate::spec::Spec;
 
@@ -158,24 +158,28 @@ impl Plan {
         if let Some(template) = desired_launch_template(spec, observed)? {
             desired.resources.insert(Address::LaunchTemplate, template);
         }
-        if destroy {
+        let fingerprint = observed.fingerprint();
+        let (observed, moves) = if destroy {
             desired.resources.clear();
-        }
-        check_ownership(&desired, observed)?;
-        let changes = order(diff(&desired, observed), &spec.network.subnet_ids);
+            (observed.clone(), Vec::new())
+        } else {
+            moved(spec, observed)
+        };
+        check_ownership(&desired, &observed)?;
+        let changes = order(diff(&desired, &observed), &spec.network.subnet_ids);
         Ok(Plan {
             spec: spec.clone(),
-            fingerprint: observed.fingerprint(),
-            records: records(&desired, observed),
+            fingerprint,
+            records: records(&desired, &observed),
             ids: observed
                 .resources
                 .iter()
                 .filter_map(|(address, r)| Some((address.clone(), r.id()?.to_owned())))
                 .collect(),
             changes,
-            drift: drift(observed),
+            drift: drift(&observed),
             sizes: observed.sizes.clone(),
-            retags: restored_tags(&desired, observed),
+            retags: retags(moves, &desired, &observed),
         })
     }
 
@@ -306,24 +310,99 @@ fn check_ownership(desired: &Desired, observed: &Observed) -> Result<(), Ownersh
     }
 }
 
-/// Ownership tags to write back on file systems the spec keeps.
-fn restored_tags(desired: &Desired, observed: &Observed) -> Vec<Retag> {
-    observed
-        .lost_tags
-        .iter()
-        .filter(|(address, _)| desired.resources.contains_key(*address))
-        .filter_map(|(address, lost)| {
-            Some(Retag {
+/// What refresh saw with each `moved_from` carried out: the file system found at its old
+/// address, and its mount targets, move to the new one, together with what is known about
+/// them. A move applies only while the old address exists and the new one does not, so it is
+/// done once and a spec may keep `moved_from` afterwards.
+fn moved(spec: &Spec, observed: &Observed) -> (Observed, Vec<Retag>) {
+    let mut observed = observed.clone();
+    let mut moves = Vec::new();
+    for (name, fs) in &spec.filesystems {
+        let Some(from) = &fs.moved_from else {
+            continue;
+        };
+        let (old, new) = (
+            Address::FileSystem(from.clone()),
+            Address::FileSystem(name.clone()),
+        );
+        if observed.resources.contains_key(&new) {
+            continue;
+        }
+        let Some(id) = observed
+            .resources
+            .get(&old)
+            .and_then(|r| Some(r.id()?.to_owned()))
+        else {
+            continue;
+        };
+        let rename = |address: &Address| match address {
+            Address::FileSystem(n) if n == from => Some(new.clone()),
+            Address::MountTarget { filesystem, subnet } if filesystem == from => {
+                Some(Address::MountTarget {
+                    filesystem: name.clone(),
+                    subnet: subnet.clone(),
+                })
+            }
+            _ => None,
+        };
+        let renamed: Vec<(Address, Address)> = observed
+            .resources
+            .keys()
+            .filter_map(|address| Some((address.clone(), rename(address)?)))
+            .collect();
+        for (before, after) in renamed {
+            let mut resource = observed.resources.remove(&before).expect("listed above");
+            if let Resource::MountTarget(target) = &mut resource {
+                target.filesystem = name.clone();
+            }
+            observed.resources.insert(after, resource);
+        }
+        if let Some(record) = observed.applied.remove(&old) {
+            observed.applied.insert(new.clone(), record);
+        }
+        if let Some(size) = observed.sizes.remove(&old) {
+            observed.sizes.insert(new.clone(), size);
+        }
+        if let Some(lost) = observed.lost_tags.remove(&old) {
+            let kept = lost.into_iter().filter(|(tag, _)| tag != RESOURCE_TAG);
+            observed.lost_tags.insert(new.clone(), kept.collect());
+        }
+        moves.push(Retag {
+            address: new.clone(),
+            moved_from: Some(old.clone()),
+            id,
+            tags: vec![(
+                RESOURCE_TAG.to_owned(),
+                Some(old.to_string()),
+                new.to_string(),
+            )],
+        });
+    }
+    (observed, moves)
+}
+
+/// The moves, and ownership tags to write back on file systems the spec keeps (on a moved
+/// one, in the same step as its move).
+fn retags(mut retags: Vec<Retag>, desired: &Desired, observed: &Observed) -> Vec<Retag> {
+    for (address, lost) in &observed.lost_tags {
+        let restore = lost
+            .iter()
+            .map(|(tag, value)| (tag.clone(), None, value.clone()));
+        if let Some(retag) = retags.iter_mut().find(|r| &r.address == address) {
+            retag.tags.extend(restore);
+            continue;
+        }
+        let id = observed.resources.get(address).and_then(Resource::id);
+        if let (Some(id), true) = (id, desired.resources.contains_key(address)) {
+            retags.push(Retag {
                 address: address.clone(),
                 moved_from: None,
-                id: observed.resources.get(address)?.id()?.to_owned(),
-                tags: lost
-                    .iter()
-                    .map(|(tag, value)| (tag.clone(), None, value.clone()))
-                    .collect(),
-            })
-        })
-        .collect()
+                id: id.to_owned(),
+                tags: restore.collect(),
+            });
+        }
+    }
+    retags
 }
 
 /// The launch template `[nodes]` asks for, its user data rendered with the file system ids
@@ -383,10 +462,16 @@ fn resolve(
                     mt.security_groups = group.clone().map(|id| BTreeSet::from([id]));
                     mt.filesystem_id = known_id(&Address::FileSystem(mt.filesystem.clone()));
                 }
-                (Resource::FileSystem(fs), Some(Resource::FileSystem(actual)))
-                    if fs.kms_key_id.is_none() && fs.encrypted =>
-                {
-                    fs.kms_key_id = actual.kms_key_id.clone();
+                (Resource::FileSystem(fs), Some(Resource::FileSystem(actual))) => {
+                    // The CreationToken is fixed when a file system is made: one that was
+                    // moved or imported keeps the token it has, only a replacement gets the
+                    // spec's.
+                    if !replaced.contains(address) {
+                        fs.creation_token = actual.creation_token.clone();
+                    }
+                    if fs.kms_key_id.is_none() && fs.encrypted {
+                        fs.kms_key_id = actual.kms_key_id.clone();
+                    }
                 }
                 _ => {}
             }

@@ -181,6 +181,23 @@ async fn import_refuses_a_difference_that_forces_replacement() {
         tags(&stack, &hand_made).await.is_empty(),
         "nothing was tagged"
     );
+
+    let matching = spec_file(
+        &stack,
+        "matching.toml",
+        &format!("[filesystems.data]\n{LIKE_HAND_MADE}"),
+    );
+    expect_code(
+        &stack.run(&["import", "-f", &matching, "filesystem.data", &hand_made]),
+        0,
+    );
+    let plan = stack.run(&["plan", "-f", &matching]);
+    expect_code(&plan, 0);
+    assert!(
+        !stdout(&plan).contains("replace"),
+        "its own CreationToken is kept, not replaced: {}",
+        stdout(&plan)
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,10 @@ pub fn render_text(plan: &Plan) -> String {
         render_drift(&mut out, &plan.drift);
     }
     render_legend(&mut out, plan);
-    out.push_str("\ncloudstor will perform the following actions:\n");
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    out.push_str("cloudstor will perform the following actions:\n");
     for retag in &plan.retags {
         out.push('\n');
         render_retag(&mut out, retag);
@@ -83,8 +86,8 @@ fn render_drift(out: &mut String, drift: &[Drift]) {
     let _ = writeln!(out, "\n{RULE}\n");
 }
 
+/// The symbols the plan uses; none when it only moves addresses, which takes no symbol.
 fn render_legend(out: &mut String, plan: &Plan) {
-    out.push_str("Resource actions are indicated with the following symbols:\n");
     let legend = [
         (Action::Create, "create"),
         (Action::Update, "update in-place"),
@@ -92,11 +95,19 @@ fn render_legend(out: &mut String, plan: &Plan) {
         (Action::Delete, "destroy"),
     ];
     let restores = plan.retags.iter().any(|r| r.moved_from.is_none());
-    for (action, text) in legend {
-        if plan.changes.iter().any(|c| c.action == action) || (action == Action::Update && restores)
-        {
-            let _ = writeln!(out, "{} {text}", action.symbol());
-        }
+    let used: Vec<_> = legend
+        .into_iter()
+        .filter(|(action, _)| {
+            plan.changes.iter().any(|c| c.action == *action)
+                || (*action == Action::Update && restores)
+        })
+        .collect();
+    if used.is_empty() {
+        return;
+    }
+    out.push_str("Resource actions are indicated with the following symbols:\n");
+    for (action, text) in used {
+        let _ = writeln!(out, "{} {text}", action.symbol());
     }
 }
 
