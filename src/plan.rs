@@ -154,17 +154,19 @@ impl Plan {
     /// [`crate::cloud::OwnershipProblem`]), or when the node bootstrap cannot be rendered or
     /// exceeds the 16 KB of user data.
     pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Result<Plan, CloudError> {
-        let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
-        if let Some(template) = desired_launch_template(spec, observed)? {
-            desired.resources.insert(Address::LaunchTemplate, template);
-        }
         let fingerprint = observed.fingerprint();
         let (observed, moves) = if destroy {
-            desired.resources.clear();
             (observed.clone(), Vec::new())
         } else {
             moved(spec, observed)
         };
+        let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
+        if let Some(template) = desired_launch_template(spec, &observed)? {
+            desired.resources.insert(Address::LaunchTemplate, template);
+        }
+        if destroy {
+            desired.resources.clear();
+        }
         check_ownership(&desired, &observed)?;
         let changes = order(diff(&desired, &observed), &spec.network.subnet_ids);
         Ok(Plan {
@@ -788,5 +790,108 @@ fn human_bytes(bytes: i64) -> String {
         format!("{bytes} bytes")
     } else {
         format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{FileSystem, Lifecycle, MountTarget, STACK_TAG};
+    use crate::spec::{PerformanceMode, ThroughputMode};
+
+    const MOVED: &str = "[stack]\nname = \"demo\"\n[network]\nvpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-a\"]\nnode_security_group_ids = [\"sg-nodes\"]\n[filesystems.new]\nmoved_from = \"old\"\n";
+
+    /// The stack as an earlier apply left it under the old name, its stack tag since removed.
+    fn observed() -> Observed {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let zones = BTreeMap::from([("subnet-a".to_owned(), "us-east-1a".to_owned())]);
+        let mut observed = Observed {
+            subnet_zones: zones.clone(),
+            ..Observed::default()
+        };
+        let desired = Desired::from_spec(&spec, &zones);
+        let mut group = desired.resources[&Address::SecurityGroup].clone();
+        if let Resource::SecurityGroup(sg) = &mut group {
+            sg.id = Some("sg-1".into());
+        }
+        observed.resources.insert(Address::SecurityGroup, group);
+        let fs = FileSystem {
+            id: Some("fs-1".into()),
+            creation_token: "cloudstor:demo:old".into(),
+            performance_mode: PerformanceMode::GeneralPurpose,
+            encrypted: true,
+            kms_key_id: Some("arn:aws:kms:us-east-1:1:key/aws".into()),
+            availability_zone: None,
+            throughput_mode: ThroughputMode::Elastic,
+            provisioned_throughput_mibps: None,
+            lifecycle: Lifecycle::default(),
+            backup: true,
+            protect: true,
+            tags: BTreeMap::new(),
+        };
+        let old = Address::FileSystem("old".into());
+        observed
+            .resources
+            .insert(old.clone(), Resource::FileSystem(fs));
+        let target = MountTarget {
+            id: Some("fsmt-1".into()),
+            filesystem: "old".into(),
+            filesystem_id: Some("fs-1".into()),
+            subnet_id: "subnet-a".into(),
+            security_groups: Some(BTreeSet::from(["sg-1".to_owned()])),
+            availability_zone: Some("us-east-1a".into()),
+        };
+        let at = Address::MountTarget {
+            filesystem: "old".into(),
+            subnet: "subnet-a".into(),
+        };
+        observed.resources.insert(at, Resource::MountTarget(target));
+        observed
+            .lost_tags
+            .insert(old, vec![(STACK_TAG.into(), "demo".into())]);
+        observed
+    }
+
+    #[test]
+    fn a_move_retags_once_and_changes_nothing_else() {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let plan = Plan::new(&spec, &observed(), false).unwrap();
+        let new = Address::FileSystem("new".into());
+        assert_eq!(
+            plan.retags,
+            [Retag {
+                address: new.clone(),
+                moved_from: Some(Address::FileSystem("old".into())),
+                id: "fs-1".into(),
+                tags: vec![
+                    (
+                        RESOURCE_TAG.into(),
+                        Some("filesystem.old".into()),
+                        "filesystem.new".into()
+                    ),
+                    (STACK_TAG.into(), None, "demo".into()),
+                ],
+            }]
+        );
+        let changed: Vec<_> = plan.changes.iter().map(|c| &c.address).collect();
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(plan.ids[&new], "fs-1");
+        let summary = plan.summary();
+        assert_eq!((summary.moved, summary.add, summary.destroy), (1, 0, 0));
+    }
+
+    #[test]
+    fn destroy_ignores_moves_and_removes_the_old_address() {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let plan = Plan::new(&spec, &observed(), true).unwrap();
+        assert!(plan.retags.is_empty());
+        assert!(
+            plan.changes
+                .iter()
+                .any(|c| c.address == Address::FileSystem("old".into())
+                    && c.action == Action::Delete)
+        );
     }
 }

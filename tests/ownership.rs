@@ -338,6 +338,17 @@ async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused(
         message.contains(&format!("cloudstor import filesystem.extra {extra}")),
         "{message}"
     );
+    let refused = stack.run(&["apply", "-f", &grown, "--auto-approve"]);
+    expect_code(&refused, 1);
+    assert_eq!(
+        stderr(&refused),
+        message,
+        "apply refuses for the same reasons"
+    );
+    assert!(
+        !tags(&stack, &data).await.contains_key("cloudstor:stack"),
+        "nothing was repaired while the plan was refused"
+    );
     assert_eq!(mount_targets(&stack, &copy).await, 0);
     assert_eq!(mount_targets(&stack, &extra).await, 0);
 
