@@ -1,8 +1,9 @@
 //! Running a plan: a dependency graph of AWS operations walked with bounded parallelism.
 //!
-//! Every step is safe to repeat: file systems are created with a CreationToken and adopted if
-//! they exist, everything is tagged at creation, so an apply cut short by an error or Ctrl-C
-//! is finished by running apply again.
+//! Every step is safe to repeat: file systems are created with a CreationToken and tagged at
+//! creation, so one that exists already with the stack's tags is adopted (one without them is
+//! refused, see [`crate::cloud::OwnershipProblem`]), and an apply cut short by an error or
+//! Ctrl-C is finished by running apply again.
 
 mod progress;
 
