@@ -1,8 +1,9 @@
 //! Running a plan: a dependency graph of AWS operations walked with bounded parallelism.
 //!
-//! Every step is safe to repeat: file systems are created with a CreationToken and adopted if
-//! they exist, everything is tagged at creation, so an apply cut short by an error or Ctrl-C
-//! is finished by running apply again.
+//! Every step is safe to repeat: file systems are created with a CreationToken and tagged at
+//! creation, so one that exists already with the stack's tags is adopted (one without them is
+//! refused, see [`crate::cloud::OwnershipProblem`]), and an apply cut short by an error or
+//! Ctrl-C is finished by running apply again.
 
 mod progress;
 
@@ -84,9 +85,14 @@ pub fn check_protection(plan: &Plan, allow_data_loss: bool) -> Result<(), ApplyE
 #[derive(Debug, Clone)]
 enum Op {
     Create(Resource),
-    Update { before: Resource, after: Resource },
+    Update {
+        before: Resource,
+        after: Resource,
+    },
     Delete(Resource),
     Record(AppliedRecord),
+    /// Writes cloudstor's own tags: restores lost ones, or moves the file system's address.
+    Retag(Vec<(String, String)>),
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +225,7 @@ async fn run_step(
 fn verb(op: &Op) -> progress::Verb {
     match op {
         Op::Create(_) => progress::Verb::Create,
-        Op::Update { .. } => progress::Verb::Modify,
+        Op::Update { .. } | Op::Retag(_) => progress::Verb::Modify,
         Op::Delete(_) => progress::Verb::Destroy,
         Op::Record(_) => progress::Verb::Record,
     }
@@ -308,6 +314,11 @@ async fn execute(run: &Run, step: &Step) -> Result<Option<String>, CloudError> {
         Op::Record(record) => {
             let id = run.id(address)?;
             cloud.record_applied(address, &id, record).await?;
+            Ok(None)
+        }
+        Op::Retag(tags) => {
+            let id = run.id(address)?;
+            cloud.retag_filesystem(address, &id, tags).await?;
             Ok(None)
         }
     }
@@ -413,6 +424,17 @@ fn graph(plan: &Plan) -> Vec<Step> {
                 after: Vec::new(),
             });
         }
+    }
+    for retag in &plan.retags {
+        let tags = retag
+            .tags
+            .iter()
+            .map(|(tag, _, value)| (tag.clone(), value.clone()));
+        steps.push(Step {
+            address: retag.address.clone(),
+            op: Op::Retag(tags.collect()),
+            after: Vec::new(),
+        });
     }
     for (address, record) in &plan.records {
         steps.push(Step {

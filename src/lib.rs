@@ -6,11 +6,13 @@
 //! - [`spec`]: reads `cloudstor.toml`, checks it, and reports mistakes with file:line:column.
 //! - [`model`]: turns a spec into the desired resources (file systems, mount targets, the
 //!   security group), each with an address such as `filesystem.shared`.
-//! - [`cloud`]: every AWS call. Refresh reads what exists (found by the `cloudstor:stack`
-//!   tag, there is no state file); one method per write creates, changes or deletes a
-//!   resource and waits for it to settle.
+//! - [`cloud`]: every AWS call. Refresh reads what exists (found by the `cloudstor:stack` and
+//!   `cloudstor:resource` tags, there is no state file; what counts as the stack's own is in
+//!   `cloud/ownership.rs`); one method per write creates, changes or deletes a resource and
+//!   waits for it to settle.
 //! - [`plan`]: diffs desired against actual into create / update / replace / delete, renders
 //!   it Terraform-style or as JSON, and saves it with a fingerprint of what refresh saw.
+//! - [`import`]: adopts, on request only, a file system cloudstor did not create.
 //! - [`apply`]: walks a plan as a dependency graph with bounded parallelism, waits for AWS
 //!   lifecycle states, retries throttling, and shows progress.
 //! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
@@ -32,6 +34,8 @@ pub mod cfn;
 #[cfg(feature = "aws")]
 pub mod cloud;
 pub mod cost;
+#[cfg(feature = "aws")]
+pub mod import;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod plan;

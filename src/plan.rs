@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::bootstrap::{
     ID_KNOWN_AFTER_APPLY, launch_template_user_data, planned_node_filesystems, render_script,
 };
-use crate::cloud::Observed;
+use crate::cloud::{Observed, OwnershipError, OwnershipProblem};
 use crate::model::{
-    Address, AppliedRecord, Desired, LaunchTemplate, Resource, SecurityGroup, Source,
+    Address, AppliedRecord, Desired, LaunchTemplate, RESOURCE_TAG, Resource, SecurityGroup, Source,
 };
 use crate::spec::Spec;
 
@@ -72,6 +72,18 @@ pub struct ResourceChange {
     pub replace_paths: Vec<String>,
 }
 
+/// A file system whose cloudstor tags apply rewrites without touching its data: tags removed
+/// by hand, or a new address given with `moved_from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retag {
+    pub address: Address,
+    /// The address it had, when `moved_from` renames it.
+    pub moved_from: Option<Address>,
+    pub id: String,
+    /// (tag, its value now or `None` when missing, the value apply writes).
+    pub tags: Vec<(String, Option<String>, String)>,
+}
+
 /// A change made outside cloudstor since its last apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
@@ -94,10 +106,15 @@ pub struct Plan {
     pub records: BTreeMap<Address, AppliedRecord>,
     /// Ids of everything refresh found, for steps that refer to resources that stay.
     pub ids: BTreeMap<Address, String>,
+    /// Tag rewrites: restored ownership tags and moves.
+    #[serde(default)]
+    pub retags: Vec<Retag>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// File systems that only get a new address (`moved_from`).
+    pub moved: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -136,33 +153,43 @@ const PLAN_FILE_VERSION: u32 = 1;
 
 impl Plan {
     /// Diffs the spec against what refresh found; `destroy` plans the removal of everything.
-    /// Fails only when the node bootstrap cannot be rendered or exceeds the 16 KB of user data.
+    /// Fails when it is unclear which file systems are the stack's (see
+    /// [`crate::cloud::OwnershipProblem`]), or when the node bootstrap cannot be rendered or
+    /// exceeds the 16 KB of user data.
     pub fn new(spec: &Spec, observed: &Observed, destroy: bool) -> Result<Plan, CloudError> {
+        let fingerprint = observed.fingerprint();
+        let (observed, moves) = if destroy {
+            (observed.clone(), Vec::new())
+        } else {
+            moved(spec, observed)
+        };
         let mut desired = Desired::from_spec(spec, &observed.subnet_zones);
-        if let Some(template) = desired_launch_template(spec, observed)? {
+        if let Some(template) = desired_launch_template(spec, &observed)? {
             desired.resources.insert(Address::LaunchTemplate, template);
         }
         if destroy {
             desired.resources.clear();
         }
-        let changes = order(diff(&desired, observed), &spec.network.subnet_ids);
+        check_ownership(&desired, &observed)?;
+        let changes = order(diff(&desired, &observed), &spec.network.subnet_ids);
         Ok(Plan {
             spec: spec.clone(),
-            fingerprint: observed.fingerprint(),
-            records: records(&desired, observed),
+            fingerprint,
+            records: records(&desired, &observed),
             ids: observed
                 .resources
                 .iter()
                 .filter_map(|(address, r)| Some((address.clone(), r.id()?.to_owned())))
                 .collect(),
             changes,
-            drift: drift(observed),
+            drift: drift(&observed),
             sizes: observed.sizes.clone(),
+            retags: retags(moves, &desired, &observed),
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.retags.is_empty()
     }
 
     /// What apply refuses without `--allow-data-loss`, one line per file system: destroying
@@ -197,6 +224,13 @@ impl Plan {
 
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
+        for retag in &self.retags {
+            if retag.moved_from.is_some() {
+                summary.moved += 1;
+            } else {
+                summary.change += 1;
+            }
+        }
         for change in &self.changes {
             match change.action {
                 Action::Create => summary.add += 1,
@@ -235,6 +269,145 @@ impl Plan {
             })?;
         Ok(file.plan)
     }
+}
+
+/// Two file systems claiming one address stop any plan, destroy included: which one to keep
+/// is the user's call. A file system the plan would create whose CreationToken is already
+/// taken is named too, since CreateFileSystem would fail or, worse, hand over a stranger.
+fn check_ownership(desired: &Desired, observed: &Observed) -> Result<(), OwnershipError> {
+    let mut problems: Vec<OwnershipProblem> = observed
+        .claimants
+        .iter()
+        .map(|(address, claimants)| OwnershipProblem::Claimed {
+            address: address.clone(),
+            claimants: claimants.clone(),
+        })
+        .collect();
+    for (address, resource) in &desired.resources {
+        let Resource::FileSystem(fs) = resource else {
+            continue;
+        };
+        if observed.resources.contains_key(address) {
+            continue;
+        }
+        let Some(holder) = observed.tokens.get(&fs.creation_token) else {
+            continue;
+        };
+        let (address, id, token) = (
+            address.clone(),
+            holder.id.clone(),
+            fs.creation_token.clone(),
+        );
+        problems.push(match &holder.address {
+            None => OwnershipProblem::Foreign { address, id, token },
+            Some(holder) => OwnershipProblem::TokenTaken {
+                address,
+                id,
+                token,
+                holder: holder.clone(),
+            },
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(OwnershipError(problems))
+    }
+}
+
+/// What refresh saw with each `moved_from` carried out: the file system found at its old
+/// address, and its mount targets, move to the new one, together with what is known about
+/// them. A move applies only while the old address exists and the new one does not, so it is
+/// done once and a spec may keep `moved_from` afterwards.
+fn moved(spec: &Spec, observed: &Observed) -> (Observed, Vec<Retag>) {
+    let mut observed = observed.clone();
+    let mut moves = Vec::new();
+    for (name, fs) in &spec.filesystems {
+        let Some(from) = &fs.moved_from else {
+            continue;
+        };
+        let (old, new) = (
+            Address::FileSystem(from.clone()),
+            Address::FileSystem(name.clone()),
+        );
+        if observed.resources.contains_key(&new) {
+            continue;
+        }
+        let Some(id) = observed
+            .resources
+            .get(&old)
+            .and_then(|r| Some(r.id()?.to_owned()))
+        else {
+            continue;
+        };
+        let rename = |address: &Address| match address {
+            Address::FileSystem(n) if n == from => Some(new.clone()),
+            Address::MountTarget { filesystem, subnet } if filesystem == from => {
+                Some(Address::MountTarget {
+                    filesystem: name.clone(),
+                    subnet: subnet.clone(),
+                })
+            }
+            _ => None,
+        };
+        let renamed: Vec<(Address, Address)> = observed
+            .resources
+            .keys()
+            .filter_map(|address| Some((address.clone(), rename(address)?)))
+            .collect();
+        for (before, after) in renamed {
+            let mut resource = observed.resources.remove(&before).expect("listed above");
+            if let Resource::MountTarget(target) = &mut resource {
+                target.filesystem = name.clone();
+            }
+            observed.resources.insert(after, resource);
+        }
+        if let Some(record) = observed.applied.remove(&old) {
+            observed.applied.insert(new.clone(), record);
+        }
+        if let Some(size) = observed.sizes.remove(&old) {
+            observed.sizes.insert(new.clone(), size);
+        }
+        if let Some(lost) = observed.lost_tags.remove(&old) {
+            let kept = lost.into_iter().filter(|(tag, _)| tag != RESOURCE_TAG);
+            observed.lost_tags.insert(new.clone(), kept.collect());
+        }
+        moves.push(Retag {
+            address: new.clone(),
+            moved_from: Some(old.clone()),
+            id,
+            tags: vec![(
+                RESOURCE_TAG.to_owned(),
+                Some(old.to_string()),
+                new.to_string(),
+            )],
+        });
+    }
+    (observed, moves)
+}
+
+/// The moves, and ownership tags to write back on file systems the spec keeps (on a moved
+/// one, in the same step as its move).
+fn retags(mut retags: Vec<Retag>, desired: &Desired, observed: &Observed) -> Vec<Retag> {
+    for (address, lost) in &observed.lost_tags {
+        let restore = lost
+            .iter()
+            .map(|(tag, value)| (tag.clone(), None, value.clone()));
+        if let Some(retag) = retags.iter_mut().find(|r| &r.address == address) {
+            retag.tags.extend(restore);
+            continue;
+        }
+        let id = observed.resources.get(address).and_then(Resource::id);
+        if let (Some(id), true) = (id, desired.resources.contains_key(address)) {
+            retags.push(Retag {
+                address: address.clone(),
+                moved_from: None,
+                id: id.to_owned(),
+                tags: restore.collect(),
+            });
+        }
+    }
+    retags
 }
 
 /// The launch template `[nodes]` asks for, its user data rendered with the file system ids
@@ -294,10 +467,16 @@ fn resolve(
                     mt.security_groups = group.clone().map(|id| BTreeSet::from([id]));
                     mt.filesystem_id = known_id(&Address::FileSystem(mt.filesystem.clone()));
                 }
-                (Resource::FileSystem(fs), Some(Resource::FileSystem(actual)))
-                    if fs.kms_key_id.is_none() && fs.encrypted =>
-                {
-                    fs.kms_key_id = actual.kms_key_id.clone();
+                (Resource::FileSystem(fs), Some(Resource::FileSystem(actual))) => {
+                    // The CreationToken is fixed when a file system is made: one that was
+                    // moved or imported keeps the token it has, only a replacement gets the
+                    // spec's.
+                    if !replaced.contains(address) {
+                        fs.creation_token = actual.creation_token.clone();
+                    }
+                    if fs.kms_key_id.is_none() && fs.encrypted {
+                        fs.kms_key_id = actual.kms_key_id.clone();
+                    }
                 }
                 _ => {}
             }
@@ -498,6 +677,19 @@ fn drift(observed: &Observed) -> Vec<Drift> {
         }
         drifts.extend(mount_target_drift(observed, group));
     }
+    for (address, lost) in &observed.lost_tags {
+        let changes = lost
+            .iter()
+            .map(|(tag, value)| (format!("tags[{tag:?}]"), value.clone(), "none".into()));
+        match drifts.iter_mut().find(|d| &d.address == address) {
+            Some(drift) => drift.changes.extend(changes),
+            None => drifts.push(Drift {
+                address: address.clone(),
+                changes: changes.collect(),
+                deleted: false,
+            }),
+        }
+    }
     drifts
 }
 
@@ -601,5 +793,108 @@ fn human_bytes(bytes: i64) -> String {
         format!("{bytes} bytes")
     } else {
         format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{FileSystem, Lifecycle, MountTarget, STACK_TAG};
+    use crate::spec::{PerformanceMode, ThroughputMode};
+
+    const MOVED: &str = "[stack]\nname = \"demo\"\n[network]\nvpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-a\"]\nnode_security_group_ids = [\"sg-nodes\"]\n[filesystems.new]\nmoved_from = \"old\"\n";
+
+    /// The stack as an earlier apply left it under the old name, its stack tag since removed.
+    fn observed() -> Observed {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let zones = BTreeMap::from([("subnet-a".to_owned(), "us-east-1a".to_owned())]);
+        let mut observed = Observed {
+            subnet_zones: zones.clone(),
+            ..Observed::default()
+        };
+        let desired = Desired::from_spec(&spec, &zones);
+        let mut group = desired.resources[&Address::SecurityGroup].clone();
+        if let Resource::SecurityGroup(sg) = &mut group {
+            sg.id = Some("sg-1".into());
+        }
+        observed.resources.insert(Address::SecurityGroup, group);
+        let fs = FileSystem {
+            id: Some("fs-1".into()),
+            creation_token: "cloudstor:demo:old".into(),
+            performance_mode: PerformanceMode::GeneralPurpose,
+            encrypted: true,
+            kms_key_id: Some("arn:aws:kms:us-east-1:1:key/aws".into()),
+            availability_zone: None,
+            throughput_mode: ThroughputMode::Elastic,
+            provisioned_throughput_mibps: None,
+            lifecycle: Lifecycle::default(),
+            backup: true,
+            protect: true,
+            tags: BTreeMap::new(),
+        };
+        let old = Address::FileSystem("old".into());
+        observed
+            .resources
+            .insert(old.clone(), Resource::FileSystem(fs));
+        let target = MountTarget {
+            id: Some("fsmt-1".into()),
+            filesystem: "old".into(),
+            filesystem_id: Some("fs-1".into()),
+            subnet_id: "subnet-a".into(),
+            security_groups: Some(BTreeSet::from(["sg-1".to_owned()])),
+            availability_zone: Some("us-east-1a".into()),
+        };
+        let at = Address::MountTarget {
+            filesystem: "old".into(),
+            subnet: "subnet-a".into(),
+        };
+        observed.resources.insert(at, Resource::MountTarget(target));
+        observed
+            .lost_tags
+            .insert(old, vec![(STACK_TAG.into(), "demo".into())]);
+        observed
+    }
+
+    #[test]
+    fn a_move_retags_once_and_changes_nothing_else() {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let plan = Plan::new(&spec, &observed(), false).unwrap();
+        let new = Address::FileSystem("new".into());
+        assert_eq!(
+            plan.retags,
+            [Retag {
+                address: new.clone(),
+                moved_from: Some(Address::FileSystem("old".into())),
+                id: "fs-1".into(),
+                tags: vec![
+                    (
+                        RESOURCE_TAG.into(),
+                        Some("filesystem.old".into()),
+                        "filesystem.new".into()
+                    ),
+                    (STACK_TAG.into(), None, "demo".into()),
+                ],
+            }]
+        );
+        let changed: Vec<_> = plan.changes.iter().map(|c| &c.address).collect();
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(plan.ids[&new], "fs-1");
+        let summary = plan.summary();
+        assert_eq!((summary.moved, summary.add, summary.destroy), (1, 0, 0));
+    }
+
+    #[test]
+    fn destroy_ignores_moves_and_removes_the_old_address() {
+        let spec = Spec::parse(Path::new("c.toml"), MOVED).unwrap();
+        let plan = Plan::new(&spec, &observed(), true).unwrap();
+        assert!(plan.retags.is_empty());
+        assert!(
+            plan.changes
+                .iter()
+                .any(|c| c.address == Address::FileSystem("old".into())
+                    && c.action == Action::Delete)
+        );
     }
 }

@@ -72,6 +72,10 @@ pub struct FileSystemSpec {
     pub availability_zone: Option<String>,
     pub protect: bool,
     pub tags: BTreeMap<String, String>,
+    /// The name this file system had in the spec before a rename: plan moves its address
+    /// instead of destroying it and creating another (Terraform's `moved` block).
+    #[serde(default)]
+    pub moved_from: Option<String>,
 }
 
 /// Node bootstrap settings (`[nodes]`), used by the launch template.
@@ -272,6 +276,31 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The file the spec was read from, for messages; empty for a spec from a saved plan.
+    pub fn origin_path(&self) -> String {
+        self.origin.path.display().to_string()
+    }
+
+    /// `file:line:column` of `key` in `[filesystems.<name>]`, or of the table's name when the
+    /// key is left at its default: for problems AWS reveals later, such as an import refused.
+    pub fn locate_filesystem_key(&self, name: &str, key: &str) -> Option<String> {
+        let Origin { path, text } = &self.origin;
+        let raw: RawSpec = toml::from_str(text).ok()?;
+        let (table, fs) = raw.filesystems.iter().find(|(n, _)| n.get_ref() == name)?;
+        let span = match key {
+            "performance_mode" => fs.performance_mode.as_ref().map(Spanned::span),
+            "encrypted" => fs.encrypted.as_ref().map(Spanned::span),
+            "kms_key_id" => fs.kms_key_id.as_ref().map(Spanned::span),
+            "availability_zone" => fs.availability_zone.as_ref().map(Spanned::span),
+            _ => None,
+        }
+        .unwrap_or_else(|| table.span());
+        let (line, column) = position(text, span.start);
+        Some(format!("{}:{line}:{column}", path.display()))
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -384,6 +413,7 @@ struct RawFileSystem {
     protect: bool,
     #[serde(default)]
     tags: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    moved_from: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -419,6 +449,7 @@ impl RawSpec {
                 hint: Some("add a table such as [filesystems.shared]".into()),
             });
         }
+        check_moves(&self.filesystems)?;
         let mut filesystems = BTreeMap::new();
         for (name, raw) in self.filesystems {
             check_name(&name, "file system", MAX_FILESYSTEM_NAME)?;
@@ -447,6 +478,46 @@ fn check_name(name: &Spanned<String>, what: &str, max: usize) -> Result<(), Prob
             "use 1 to {max} letters, digits, `-` or `_`, starting with a letter or digit"
         )),
     ))
+}
+
+/// A `moved_from` names a usable old name that no table still has (the move would have
+/// nowhere to come from), other than its own, and no two tables move from the same name.
+fn check_moves(filesystems: &BTreeMap<Spanned<String>, RawFileSystem>) -> Result<(), Problem> {
+    let mut sources = std::collections::BTreeSet::new();
+    for (name, raw) in filesystems {
+        let Some(from) = &raw.moved_from else {
+            continue;
+        };
+        check_name(from, "moved_from", MAX_FILESYSTEM_NAME)?;
+        let old = from.get_ref();
+        if old == name.get_ref() {
+            return Err(Problem::at(
+                from,
+                format!("filesystems.{old} cannot move from itself"),
+                Some("remove moved_from, or name the file system's old name".into()),
+            ));
+        }
+        if filesystems.keys().any(|other| other.get_ref() == old) {
+            return Err(Problem::at(
+                from,
+                format!(
+                    "filesystems.{} moves from filesystems.{old}, which is still in the spec",
+                    name.get_ref()
+                ),
+                Some(format!(
+                    "a move renames: remove [filesystems.{old}], or remove this moved_from to keep both"
+                )),
+            ));
+        }
+        if !sources.insert(old) {
+            return Err(Problem::at(
+                from,
+                format!("two file systems move from filesystems.{old}"),
+                Some("one file system can only take one new name".into()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_nodes(nodes: Spanned<NodesSpec>) -> Result<NodesSpec, Problem> {
@@ -826,6 +897,7 @@ impl RawFileSystem {
                 .into_iter()
                 .map(|(key, value)| (key.into_inner(), value.into_inner()))
                 .collect(),
+            moved_from: self.moved_from.map(Spanned::into_inner),
         }
     }
 }
@@ -874,6 +946,44 @@ transition_to_archive = "90d"
         );
         assert!(
             error.contains("did you mean `transition_to_ia`?"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn moved_from_must_name_a_table_that_is_gone() {
+        let moved = BASIC.replace(
+            "[filesystems.shared]",
+            "[filesystems.data]\nmoved_from = \"shared\"",
+        );
+        let spec = Spec::parse(Path::new("c.toml"), &moved).unwrap();
+        assert_eq!(
+            spec.filesystems["data"].moved_from.as_deref(),
+            Some("shared")
+        );
+
+        let both = format!("{moved}\n[filesystems.shared]\n");
+        let error = Spec::parse(Path::new("c.toml"), &both)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("c.toml:11:14: filesystems.data moves from filesystems.shared, which is still in the spec"),
+            "{error}"
+        );
+        let itself = moved.replace("\"shared\"", "\"data\"");
+        let error = Spec::parse(Path::new("c.toml"), &itself)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("c.toml:11:14: filesystems.data cannot move from itself"),
+            "{error}"
+        );
+        let twice = format!("{moved}\n[filesystems.other]\nmoved_from = \"shared\"\n");
+        let error = Spec::parse(Path::new("c.toml"), &twice)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("two file systems move from filesystems.shared"),
             "{error}"
         );
     }

@@ -50,7 +50,7 @@ fn bad_specs_name_position_problem_and_hint() {
     let cases: Vec<(String, &str)> = vec![
         (
             with("throughput_mode", "throughput_mdoe"),
-            "cloudstor.toml:10:1: unknown field `throughput_mdoe`, expected one of `performance_mode`, `throughput_mode`, `provisioned_throughput_mibps`, `encrypted`, `kms_key_id`, `transition_to_ia`, `transition_to_archive`, `transition_to_primary`, `backup`, `availability_zone`, `protect`, `tags`\n  hint: did you mean `throughput_mode`?",
+            "cloudstor.toml:10:1: unknown field `throughput_mdoe`, expected one of `performance_mode`, `throughput_mode`, `provisioned_throughput_mibps`, `encrypted`, `kms_key_id`, `transition_to_ia`, `transition_to_archive`, `transition_to_primary`, `backup`, `availability_zone`, `protect`, `tags`, `moved_from`\n  hint: did you mean `throughput_mode`?",
         ),
         (
             with("\"elastic\"", "\"fast\""),
@@ -224,6 +224,17 @@ fn bad_specs_name_position_problem_and_hint() {
         (
             with("transition_to_ia = \"30d\"", "availability_zone = \"eu\""),
             "cloudstor.toml:11:21: `eu` is not an Availability Zone name",
+        ),
+        (
+            format!("{GOOD}\n[filesystems.data]\nmoved_from = \"shared\"\n"),
+            "cloudstor.toml:14:14: filesystems.data moves from filesystems.shared, which is still in the spec\n  hint: a move renames: remove [filesystems.shared], or remove this moved_from to keep both",
+        ),
+        (
+            with(
+                "[filesystems.shared]\n",
+                "[filesystems.shared]\nmoved_from = \"old one\"\n",
+            ),
+            "cloudstor.toml:10:14: moved_from name `old one` is not usable",
         ),
         (
             with(

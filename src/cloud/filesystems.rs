@@ -5,6 +5,7 @@ use aws_sdk_efs::types::{
     TransitionToIaRules, TransitionToPrimaryStorageClassRules,
 };
 
+use super::ownership::{Claim, OwnershipError, OwnershipProblem, claim};
 use super::{Cloud, CloudError, aws_error, retry_while, wait_until};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, PROTECT_TAG, RESOURCE_TAG,
@@ -70,7 +71,8 @@ fn filesystem_tags(stack: &str, name: &str, fs: &FileSystem) -> Vec<Tag> {
 
 impl Cloud {
     /// Creates a file system, or adopts the one an interrupted apply already created with the
-    /// same CreationToken, then waits for it to become available.
+    /// same CreationToken (it carries this stack's tags from its creation on; a stranger with
+    /// the token is refused), then waits for it to become available.
     pub async fn create_filesystem(
         &self,
         stack: &str,
@@ -104,7 +106,7 @@ impl Cloud {
             {
                 tracing::info!(%address, token = fs.creation_token, "adopting file system from an earlier apply");
                 let id = self
-                    .filesystem_by_token(&address, &fs.creation_token)
+                    .filesystem_by_token(stack, &address, &fs.creation_token)
                     .await?;
                 (id, LifeCycleState::Creating)
             }
@@ -122,6 +124,7 @@ impl Cloud {
 
     async fn filesystem_by_token(
         &self,
+        stack: &str,
         address: &Address,
         token: &str,
     ) -> Result<String, CloudError> {
@@ -132,18 +135,34 @@ impl Cloud {
             .send()
             .await
             .map_err(aws_error(address, "DescribeFileSystems"))?;
-        found
-            .file_systems()
-            .first()
-            .map(|fs| fs.file_system_id().to_owned())
-            .ok_or_else(|| CloudError::Aws {
+        let Some(holder) = found.file_systems().first() else {
+            return Err(CloudError::Aws {
                 resource: address.to_string(),
                 operation: "CreateFileSystem",
                 code: Some("FileSystemAlreadyExists".into()),
                 message: format!(
                     "token {token} is taken but no file system carries it; retry shortly"
                 ),
-            })
+            });
+        };
+        let id = holder.file_system_id().to_owned();
+        let problem = match claim(stack, holder) {
+            Claim::Ours { name, .. } if Address::FileSystem(name.clone()) == *address => {
+                return Ok(id);
+            }
+            Claim::Ours { name, .. } => OwnershipProblem::TokenTaken {
+                address: address.clone(),
+                id,
+                token: token.to_owned(),
+                holder: Address::FileSystem(name),
+            },
+            Claim::NotOurs => OwnershipProblem::Foreign {
+                address: address.clone(),
+                id,
+                token: token.to_owned(),
+            },
+        };
+        Err(OwnershipError(vec![problem]).into())
     }
 
     async fn wait_filesystem_available(
@@ -263,6 +282,17 @@ impl Cloud {
         }
         let mut tags: Vec<Tag> = after.tags.iter().map(|(k, v)| tag(k, v)).collect();
         tags.push(tag(PROTECT_TAG, after.protect.to_string()));
+        self.tag_filesystem(address, id, tags).await
+    }
+
+    /// Writes cloudstor's own tags: (tag, value) pairs.
+    pub async fn retag_filesystem(
+        &self,
+        address: &Address,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), CloudError> {
+        let tags = tags.iter().map(|(key, value)| tag(key, value)).collect();
         self.tag_filesystem(address, id, tags).await
     }
 

@@ -6,6 +6,7 @@
 
 mod filesystems;
 mod network;
+mod ownership;
 mod refresh;
 mod templates;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_sdk_efs::error::ProvideErrorMetadata;
 
+pub use ownership::{OwnershipError, OwnershipProblem, TokenHolder};
 pub use refresh::{Observed, check_network};
 
 /// The two AWS clients and how long to wait for resources to settle.
@@ -75,6 +77,8 @@ pub enum CloudError {
         region: String,
         cause: Box<CloudError>,
     },
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
     #[error("launch_template.nodes: cannot render the node bootstrap")]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("launch_template.nodes: user data too large")]

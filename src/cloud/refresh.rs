@@ -7,6 +7,7 @@ use aws_sdk_efs::types::{FileSystemDescription, LifecyclePolicy, MountTargetDesc
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::ownership::{Claim, TokenHolder, claim, token_name};
 use super::{Cloud, CloudError, aws_error};
 use crate::model::{
     APPLIED_TAG, Address, AppliedRecord, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG,
@@ -40,6 +41,16 @@ pub struct Observed {
     /// The region the clients talk to (file system DNS names depend on it).
     #[serde(skip)]
     pub region: Option<String>,
+    /// Ownership tags removed by hand from file systems that are still ours (see
+    /// [`super::ownership`]): (tag, the value apply writes back).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_tags: BTreeMap<Address, Vec<(String, String)>>,
+    /// Every live file system holding one of the stack's CreationTokens, by token.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, TokenHolder>,
+    /// Addresses that more than one file system claims: (id, CreationToken) of each.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub claimants: BTreeMap<Address, Vec<(String, String)>>,
 }
 
 impl Observed {
@@ -95,13 +106,48 @@ impl Cloud {
                 .resources
                 .insert(Address::SecurityGroup, Resource::SecurityGroup(group));
         }
-        let details = futures::stream::iter(filesystems.iter().map(|fs| self.details(fs)))
+        let owned = owned_filesystems(&mut observed, stack, filesystems);
+        let details = futures::stream::iter(owned.iter().map(|(fs, _, _)| self.details(fs)))
             .buffered(REFRESH_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
-        let targets = self.add_filesystems(&mut observed, &filesystems, details);
+        let targets = self.add_filesystems(&mut observed, &owned, details);
         self.add_mount_targets(&mut observed, targets).await?;
         Ok(observed)
+    }
+
+    /// One file system by id as cloudstor models it (lifecycle and backup left at their
+    /// defaults: only what a CreateFileSystem fixes is read), with its cloudstor tags
+    /// `cloudstor:stack` and `cloudstor:resource`; `None` when no such file system exists.
+    pub async fn describe_filesystem(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FileSystem, Option<String>, Option<String>)>, CloudError> {
+        let found = match self
+            .efs
+            .describe_file_systems()
+            .file_system_id(id)
+            .send()
+            .await
+        {
+            Ok(found) => found,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_file_system_not_found()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(aws_error(id, "DescribeFileSystems")(error)),
+        };
+        Ok(found.file_systems().first().map(|fs| {
+            let tag = |key| efs_tag(fs.tags(), key).map(str::to_owned);
+            (
+                observed_filesystem(fs, &[], false),
+                tag(STACK_TAG),
+                tag(RESOURCE_TAG),
+            )
+        }))
     }
 
     async fn stack_filesystems(
@@ -121,9 +167,13 @@ impl Cloud {
         let live = |fs: &FileSystemDescription| {
             !matches!(fs.life_cycle_state().as_str(), "deleting" | "deleted")
         };
+        let related = |fs: &FileSystemDescription| {
+            efs_tag(fs.tags(), STACK_TAG) == Some(stack)
+                || token_name(stack, fs.creation_token()).is_some()
+        };
         Ok(all
             .into_iter()
-            .filter(|fs| live(fs) && efs_tag(fs.tags(), STACK_TAG) == Some(stack))
+            .filter(|fs| live(fs) && related(fs))
             .collect())
     }
 
@@ -166,21 +216,20 @@ impl Cloud {
     fn add_filesystems(
         &self,
         observed: &mut Observed,
-        filesystems: &[FileSystemDescription],
+        owned: &[Owned],
         details: Vec<Details>,
     ) -> Vec<(String, MountTargetDescription)> {
         let mut targets = Vec::new();
-        for (fs, (mount_targets, policies, backup)) in filesystems.iter().zip(details) {
-            let name = match efs_tag(fs.tags(), RESOURCE_TAG).and_then(Address::parse) {
-                Some(Address::FileSystem(name)) => name,
-                _ => continue,
-            };
+        for ((fs, name, lost), (mount_targets, policies, backup)) in owned.iter().zip(details) {
             let address = Address::FileSystem(name.clone());
             if let Some(applied) = efs_tag(fs.tags(), APPLIED_TAG).and_then(AppliedRecord::decode) {
                 observed.applied.insert(address.clone(), applied);
             }
             if let Some(size) = fs.size_in_bytes() {
                 observed.sizes.insert(address.clone(), size.value());
+            }
+            if !lost.is_empty() {
+                observed.lost_tags.insert(address.clone(), lost.clone());
             }
             let resource = Resource::FileSystem(observed_filesystem(fs, &policies, backup));
             observed.resources.insert(address, resource);
@@ -383,6 +432,54 @@ fn is_nfs(rule: &Rule) -> bool {
 }
 
 type Details = (Vec<MountTargetDescription>, Vec<LifecyclePolicy>, bool);
+
+/// A file system of the stack, its name, and the ownership tags to write back: (tag, value).
+type Owned = (FileSystemDescription, String, Vec<(String, String)>);
+
+/// Keeps the stack's own file systems (the rule is in [`super::ownership`]), notes who holds
+/// each of its CreationTokens, and every address claimed more than once.
+fn owned_filesystems(
+    observed: &mut Observed,
+    stack: &str,
+    filesystems: Vec<FileSystemDescription>,
+) -> Vec<Owned> {
+    let mut owned: Vec<Owned> = Vec::new();
+    let mut claims: BTreeMap<Address, Vec<(String, String)>> = BTreeMap::new();
+    for fs in filesystems {
+        let id = fs.file_system_id().to_owned();
+        let address = match claim(stack, &fs) {
+            Claim::Ours { name, lost } => {
+                let address = Address::FileSystem(name.clone());
+                let restore = lost
+                    .into_iter()
+                    .map(|tag| {
+                        let value = if tag == STACK_TAG {
+                            stack.to_owned()
+                        } else {
+                            address.to_string()
+                        };
+                        (tag.to_owned(), value)
+                    })
+                    .collect();
+                claims
+                    .entry(address.clone())
+                    .or_default()
+                    .push((id.clone(), fs.creation_token().to_owned()));
+                owned.push((fs.clone(), name, restore));
+                Some(address)
+            }
+            Claim::NotOurs => None,
+        };
+        if token_name(stack, fs.creation_token()).is_some() {
+            let holder = TokenHolder { id, address };
+            observed
+                .tokens
+                .insert(fs.creation_token().to_owned(), holder);
+        }
+    }
+    observed.claimants = claims.into_iter().filter(|(_, c)| c.len() > 1).collect();
+    owned
+}
 
 fn observed_filesystem(
     fs: &FileSystemDescription,

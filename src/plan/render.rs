@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, Drift, Plan, ResourceChange};
+use super::{Action, Drift, Plan, ResourceChange, Retag};
 use crate::model::{Address, Attribute, Resource};
 use crate::spec::SpecError;
 
@@ -21,15 +21,27 @@ pub fn render_text(plan: &Plan) -> String {
         render_drift(&mut out, &plan.drift);
     }
     render_legend(&mut out, plan);
-    out.push_str("\ncloudstor will perform the following actions:\n");
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    out.push_str("cloudstor will perform the following actions:\n");
+    for retag in &plan.retags {
+        out.push('\n');
+        render_retag(&mut out, retag);
+    }
     for change in &plan.changes {
         out.push('\n');
         render_change(&mut out, change);
     }
     let summary = plan.summary();
+    let moved = if summary.moved > 0 {
+        format!("{} to move, ", summary.moved)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\nPlan: {} to add, {} to change, {} to destroy.",
+        "\nPlan: {moved}{} to add, {} to change, {} to destroy.",
         summary.add, summary.change, summary.destroy
     );
     let refusals = plan.refusals();
@@ -120,18 +132,28 @@ fn render_drift(out: &mut String, drift: &[Drift]) {
     let _ = writeln!(out, "\n{RULE}\n");
 }
 
+/// The symbols the plan uses; none when it only moves addresses, which takes no symbol.
 fn render_legend(out: &mut String, plan: &Plan) {
-    out.push_str("Resource actions are indicated with the following symbols:\n");
     let legend = [
         (Action::Create, "create"),
         (Action::Update, "update in-place"),
         (Action::Replace, "destroy and then create replacement"),
         (Action::Delete, "destroy"),
     ];
-    for (action, text) in legend {
-        if plan.changes.iter().any(|c| c.action == action) {
-            let _ = writeln!(out, "{} {text}", action.symbol());
-        }
+    let restores = plan.retags.iter().any(|r| r.moved_from.is_none());
+    let used: Vec<_> = legend
+        .into_iter()
+        .filter(|(action, _)| {
+            plan.changes.iter().any(|c| c.action == *action)
+                || (*action == Action::Update && restores)
+        })
+        .collect();
+    if used.is_empty() {
+        return;
+    }
+    out.push_str("Resource actions are indicated with the following symbols:\n");
+    for (action, text) in used {
+        let _ = writeln!(out, "{} {text}", action.symbol());
     }
 }
 
@@ -157,6 +179,46 @@ fn render_change(out: &mut String, change: &ResourceChange) {
         } else {
             let _ = writeln!(out, "      {sign} {name:width$} = {value}");
         }
+    }
+    out.push_str("    }\n");
+}
+
+/// A tag rewrite: a move reads `old -> new` (no data touched), a restore as an in-place update.
+fn render_retag(out: &mut String, retag: &Retag) {
+    match &retag.moved_from {
+        Some(from) => {
+            let _ = writeln!(out, "  # {from} has moved to {}", retag.address);
+            let _ = writeln!(out, "    {from} -> {} {{", retag.address);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  # {} will get its cloudstor tags back",
+                retag.address
+            );
+            let _ = writeln!(out, "{} {} {{", Action::Update.symbol(), retag.address);
+        }
+    }
+    let names: Vec<String> = retag
+        .tags
+        .iter()
+        .map(|(tag, _, _)| format!("tags[{tag:?}]"))
+        .collect();
+    let width = names
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("id".len());
+    let _ = writeln!(out, "        {:width$} = {:?}", "id", retag.id);
+    for (name, (_, now, new)) in names.iter().zip(&retag.tags) {
+        let now = now
+            .as_deref()
+            .map_or("none".to_owned(), |v| format!("{v:?}"));
+        let _ = writeln!(out, "      ~ {name:width$} = {now} -> {new:?}");
+    }
+    if retag.moved_from.is_some() {
+        out.push_str("        # no data touched; its mount targets move with it\n");
     }
     out.push_str("    }\n");
 }

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod cloudformation;
 pub mod cost;
 pub mod destroy;
+pub mod import;
 pub mod plan;
 pub mod plugin;
 pub mod show;

@@ -1,0 +1,116 @@
+//! Renaming a file system in the spec with `moved_from` moves its address and keeps its data:
+//! apply rewrites the `cloudstor:resource` tag and nothing else. Against moto, through the
+//! binary.
+
+mod common;
+
+use common::{Stack, expect_code, stderr, stdout, write_spec};
+
+const OLD: &str = "[filesystems.old]\ntransition_to_ia = \"30d\"\n";
+const MOVED: &str = "[filesystems.new]\nmoved_from = \"old\"\ntransition_to_ia = \"30d\"\n";
+const NEW: &str = "[filesystems.new]\ntransition_to_ia = \"30d\"\n";
+
+fn spec_file(stack: &Stack, file: &str, filesystems: &str) -> String {
+    let text = stack.network.spec("demo", 3, filesystems);
+    write_spec(stack.dir.path(), file, &text)
+        .display()
+        .to_string()
+}
+
+/// (id, CreationToken, `cloudstor:resource`) of every file system.
+async fn filesystems(stack: &Stack) -> Vec<(String, String, String)> {
+    let found = stack
+        .efs()
+        .await
+        .describe_file_systems()
+        .send()
+        .await
+        .unwrap();
+    found
+        .file_systems()
+        .iter()
+        .map(|fs| {
+            let resource = fs
+                .tags()
+                .iter()
+                .find(|t| t.key() == "cloudstor:resource")
+                .map(|t| t.value().to_owned())
+                .unwrap_or_default();
+            (
+                fs.file_system_id().to_owned(),
+                fs.creation_token().to_owned(),
+                resource,
+            )
+        })
+        .collect()
+}
+
+async fn mount_target_ids(stack: &Stack, id: &str) -> Vec<String> {
+    let found = stack
+        .efs()
+        .await
+        .describe_mount_targets()
+        .file_system_id(id)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = found
+        .mount_targets()
+        .iter()
+        .map(|mt| mt.mount_target_id().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn moved_from_renames_the_address_without_touching_the_filesystem() {
+    let stack = Stack::new().await;
+    stack.apply(&spec_file(&stack, "old.toml", OLD));
+    let [(id, token, _)] = &filesystems(&stack).await[..] else {
+        panic!("one file system")
+    };
+    let targets = mount_target_ids(&stack, id).await;
+    assert_eq!(targets.len(), 3);
+
+    let moved = spec_file(&stack, "moved.toml", MOVED);
+    let plan = stack.run(&["plan", "-f", &moved, "--detailed-exitcode"]);
+    expect_code(&plan, 2);
+    stack
+        .snapshot_settings()
+        .bind(|| insta::assert_snapshot!("plan_move", stdout(&plan)));
+
+    let applied = stack.run(&["apply", "-f", &moved, "--auto-approve"]);
+    expect_code(&applied, 0);
+    assert!(
+        stdout(&applied).contains("Apply complete! Resources: 0 added, 0 changed, 0 destroyed."),
+        "{}",
+        stdout(&applied)
+    );
+    assert_eq!(
+        filesystems(&stack).await,
+        [(id.clone(), token.clone(), "filesystem.new".to_owned())],
+        "the same file system, its CreationToken unchanged, at its new address"
+    );
+    assert_eq!(mount_target_ids(&stack, id).await, targets);
+    expect_code(
+        &stack.run(&["plan", "-f", &moved, "--detailed-exitcode"]),
+        0,
+    );
+    let settled = spec_file(&stack, "new.toml", NEW);
+    expect_code(
+        &stack.run(&["plan", "-f", &settled, "--detailed-exitcode"]),
+        0,
+    );
+
+    let reused = spec_file(&stack, "reused.toml", &format!("{NEW}\n{OLD}"));
+    let refused = stack.run(&["plan", "-f", &reused]);
+    expect_code(&refused, 1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "filesystem.old: its CreationToken cloudstor:demo:old is still held by {id}, which the stack knows as filesystem.new"
+        )),
+        "{}",
+        stderr(&refused)
+    );
+}
