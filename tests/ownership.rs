@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use aws_sdk_efs::types::{PerformanceMode, Tag, ThroughputMode};
 use common::{Stack, expect_code, stderr, stdout, write_spec};
 
@@ -302,16 +303,146 @@ async fn two_filesystems_claiming_one_address_is_an_error_naming_both() {
     expect_code(&stack.run(&["plan", "-f", &spec, "--detailed-exitcode"]), 0);
 }
 
-/// Items of the same issue after a converged apply: a lost tag, a second claimant, and a
-/// hand-made file system holding the token of a file system the spec then adds. Plan names
-/// each, the user follows its advice, apply repairs the rest, and the next plan is clean.
+/// Ingress and egress rules that open the stack's NFS group to the world: tcp/22 and all
+/// traffic from 0.0.0.0/0, NFS from ::/0, and allow-all egress.
+async fn open_to_the_world(stack: &Stack, group: &str) {
+    let rule = |protocol: &str, port: Option<i32>| {
+        IpPermission::builder()
+            .ip_protocol(protocol)
+            .set_from_port(port)
+            .set_to_port(port)
+    };
+    let anywhere = || IpRange::builder().cidr_ip("0.0.0.0/0").build();
+    let ec2 = stack.ec2().await;
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(rule("tcp", Some(22)).ip_ranges(anywhere()).build())
+        .ip_permissions(rule("-1", None).ip_ranges(anywhere()).build())
+        .ip_permissions(
+            rule("tcp", Some(2049))
+                .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.authorize_security_group_egress()
+        .group_id(group)
+        .ip_permissions(rule("-1", None).ip_ranges(anywhere()).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// (ingress, egress) of a security group, each rule as "protocol port peer".
+async fn rules(stack: &Stack, group: &str) -> (Vec<String>, Vec<String>) {
+    let found = stack
+        .ec2()
+        .await
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    let found = &found.security_groups()[0];
+    let show = |permissions: &[IpPermission]| -> Vec<String> {
+        permissions
+            .iter()
+            .flat_map(|p| {
+                let peers = p
+                    .ip_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ip())
+                    .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()))
+                    .chain(p.user_id_group_pairs().iter().filter_map(|g| g.group_id()));
+                let ports = format!(
+                    "{} {:?}",
+                    p.ip_protocol().unwrap_or_default(),
+                    p.from_port()
+                );
+                peers.map(move |peer| format!("{ports} {peer}"))
+            })
+            .collect()
+    };
+    (
+        show(found.ip_permissions()),
+        show(found.ip_permissions_egress()),
+    )
+}
+
+/// A group of the default VPC, added to the mount target of `filesystem` in `subnet` beside
+/// the stack's; returns (the mount target, the added group).
+async fn add_group_to_mount_target(
+    stack: &Stack,
+    filesystem: &str,
+    subnet: &str,
+    group: &str,
+) -> (String, String) {
+    let intruder = stack
+        .ec2()
+        .await
+        .create_security_group()
+        .group_name("intruder")
+        .description("added by hand")
+        .vpc_id(&stack.network.vpc)
+        .send()
+        .await
+        .unwrap();
+    let intruder = intruder.group_id().unwrap().to_owned();
+    let efs = stack.efs().await;
+    let targets = efs
+        .describe_mount_targets()
+        .file_system_id(filesystem)
+        .send()
+        .await
+        .unwrap();
+    let target = targets
+        .mount_targets()
+        .iter()
+        .find(|mt| mt.subnet_id() == subnet)
+        .unwrap()
+        .mount_target_id()
+        .to_owned();
+    efs.modify_mount_target_security_groups()
+        .mount_target_id(&target)
+        .security_groups(group)
+        .security_groups(&intruder)
+        .send()
+        .await
+        .unwrap();
+    (target, intruder)
+}
+
+async fn mount_target_groups(stack: &Stack, target: &str) -> Vec<String> {
+    let found = stack
+        .efs()
+        .await
+        .describe_mount_target_security_groups()
+        .mount_target_id(target)
+        .send()
+        .await
+        .unwrap();
+    found.security_groups().to_vec()
+}
+
+/// Issue 13's hand changes, all at once after a converged apply: rules that open the NFS
+/// group to the world (item 1), a group added to a mount target (2), a hand-made file system
+/// holding the token of a file system the spec then adds (6), a lost stack tag (7), and a
+/// second claimant (8). Plan and apply refuse while ownership is unclear, naming both
+/// problems; the user follows their advice, the plan then shows every remaining change as
+/// drift, apply repairs them, and the next plan is clean.
 #[tokio::test]
-async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused() {
+async fn every_hand_change_is_detected_then_repaired_or_refused() {
     let stack = Stack::new().await;
     let spec = stack.spec("demo", DATA);
     stack.apply(&spec);
     let data = filesystem_id(&stack, "cloudstor:demo:data").await;
+    let group = stack.stack_group("demo").await;
+    let applied_rules = rules(&stack, &group).await;
+    let subnet = stack.network.subnets[1].0.clone();
 
+    open_to_the_world(&stack, &group).await;
+    let (target, intruder) = add_group_to_mount_target(&stack, &data, &subnet, &group).await;
     untag(&stack, &data, &["cloudstor:stack"]).await;
     let claims = [
         ("cloudstor:stack", "demo"),
@@ -324,6 +455,8 @@ async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused(
         "grown.toml",
         &format!("{DATA}\n[filesystems.extra]\n{LIKE_HAND_MADE}"),
     );
+    let opened = rules(&stack, &group).await;
+    assert_ne!(opened, applied_rules);
 
     let refused = stack.run(&["plan", "-f", &grown]);
     expect_code(&refused, 1);
@@ -335,7 +468,9 @@ async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused(
         "{message}"
     );
     assert!(
-        message.contains(&format!("cloudstor import filesystem.extra {extra}")),
+        message.contains(&format!(
+            "filesystem.extra: {extra} already has the CreationToken cloudstor:demo:extra, but cloudstor did not create it"
+        )) && message.contains(&format!("cloudstor import filesystem.extra {extra}")),
         "{message}"
     );
     let refused = stack.run(&["apply", "-f", &grown, "--auto-approve"]);
@@ -349,6 +484,8 @@ async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused(
         !tags(&stack, &data).await.contains_key("cloudstor:stack"),
         "nothing was repaired while the plan was refused"
     );
+    assert_eq!(rules(&stack, &group).await, opened);
+    assert_eq!(mount_target_groups(&stack, &target).await.len(), 2);
     assert_eq!(mount_targets(&stack, &copy).await, 0);
     assert_eq!(mount_targets(&stack, &extra).await, 0);
 
@@ -357,24 +494,55 @@ async fn hand_changes_after_an_apply_are_each_detected_then_repaired_or_refused(
         &stack.run(&["import", "-f", &grown, "filesystem.extra", &extra]),
         0,
     );
-    let plan = stack.run(&["plan", "-f", &grown]);
-    expect_code(&plan, 0);
+    let plan = stack.run(&["plan", "-f", &grown, "--detailed-exitcode"]);
+    expect_code(&plan, 2);
     let shown = stdout(&plan);
-    assert!(
-        shown.contains("~ tags[\"cloudstor:stack\"] = \"demo\" -> \"none\""),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("Plan: 3 to add, 2 to change, 0 to destroy."),
-        "{shown}"
-    );
+    let nodes = &stack.network.node_group;
+    let target_address = format!("mount_target.data.{subnet}");
+    // The two groups on the mount target are listed in id order, which is random.
+    let mut both = [group.as_str(), intruder.as_str()];
+    both.sort();
+    for line in [
+        // Drift, as it was applied -> as it is now.
+        "  # security_group.nfs has changed".to_owned(),
+        format!("      ~ ingress_tcp_2049 = \"{nodes}\" -> \"{nodes}, ::/0\""),
+        "      ~ ingress_other    = \"none\" -> \"all traffic 0.0.0.0/0, tcp/22 0.0.0.0/0\""
+            .to_owned(),
+        "      ~ egress           = \"none\" -> \"all traffic 0.0.0.0/0\"".to_owned(),
+        format!("  # {target_address} has changed"),
+        format!(
+            "      ~ security_groups = \"{group}\" -> \"{}, {}\"",
+            both[0], both[1]
+        ),
+        "  # filesystem.data has changed".to_owned(),
+        "      ~ tags[\"cloudstor:stack\"] = \"demo\" -> \"none\"".to_owned(),
+        // The actions that undo it.
+        "  # security_group.nfs will be updated in-place".to_owned(),
+        "          - \"::/0\"".to_owned(),
+        "          - \"all traffic 0.0.0.0/0\"".to_owned(),
+        "          - \"tcp/22 0.0.0.0/0\"".to_owned(),
+        format!("  # {target_address} will be updated in-place"),
+        format!("          - \"{intruder}\""),
+        "  # filesystem.data will get its cloudstor tags back".to_owned(),
+        "      ~ tags[\"cloudstor:stack\"] = none -> \"demo\"".to_owned(),
+        // The imported file system gets the spec's lifecycle and its mount targets.
+        "  # filesystem.extra will be updated in-place".to_owned(),
+        "Plan: 3 to add, 4 to change, 0 to destroy.".to_owned(),
+    ] {
+        assert!(shown.contains(&line), "no line {line:?} in\n{shown}");
+    }
 
     stack.apply(&grown);
+    assert_eq!(rules(&stack, &group).await, applied_rules);
+    assert_eq!(mount_target_groups(&stack, &target).await, [group]);
     assert_eq!(tags(&stack, &data).await["cloudstor:stack"], "demo");
     assert_eq!(mount_targets(&stack, &extra).await, 3);
     assert_eq!(mount_targets(&stack, &copy).await, 0);
-    expect_code(
-        &stack.run(&["plan", "-f", &grown, "--detailed-exitcode"]),
-        0,
+    let clean = stack.run(&["plan", "-f", &grown, "--detailed-exitcode"]);
+    expect_code(&clean, 0);
+    assert!(
+        stdout(&clean).starts_with("No changes."),
+        "{}",
+        stdout(&clean)
     );
 }
