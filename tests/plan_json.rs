@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use cloudstor::cloud::Observed;
-use cloudstor::model::{Address, AppliedRecord, Desired, Resource};
+use cloudstor::model::{Address, AppliedRecord, Desired, Resource, STACK_TAG};
 use cloudstor::plan::{Plan, render_json, render_text};
 use cloudstor::spec::Spec;
 
@@ -79,6 +79,31 @@ fn plan_json_follows_terraform_show_json() {
         r#""cloudstor_version": "[version]""#,
     );
     settings.bind(|| insta::assert_json_snapshot!("plan_json", render_json(&plan())));
+}
+
+/// `old` renamed with `moved_from` and nothing else (Terraform's `moved` block, a no-op), and
+/// `data`, its `cloudstor:stack` tag removed by hand, getting it back (an update).
+#[test]
+fn moves_and_restored_tags_are_resource_changes_as_terraform_shows_moves() {
+    let mut observed = observed();
+    observed.lost_tags.insert(
+        Address::FileSystem("data".into()),
+        vec![(STACK_TAG.into(), "demo".into())],
+    );
+    let wanted = spec(
+        "[filesystems.data]\nthroughput_mode = \"bursting\"\nbackup = false\n\n[filesystems.renamed]\nmoved_from = \"old\"\n",
+    );
+    let plan = Plan::new(&wanted, &observed, false).unwrap();
+    let json = render_json(&plan);
+    insta::assert_json_snapshot!("plan_json_move_and_restore", json["resource_changes"]);
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"move": 1, "add": 0, "change": 1, "destroy": 0})
+    );
+    assert!(
+        render_text(&plan).contains("Plan: 1 to move, 0 to add, 1 to change, 0 to destroy."),
+        "the text plan counts them the same way"
+    );
 }
 
 fn cloudstor(args: &[&str]) -> std::process::Output {

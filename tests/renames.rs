@@ -80,6 +80,19 @@ async fn moved_from_renames_the_address_without_touching_the_filesystem() {
         .snapshot_settings()
         .bind(|| insta::assert_snapshot!("plan_move", stdout(&plan)));
 
+    let json = stack.run(&["plan", "-f", &moved, "--json"]);
+    expect_code(&json, 0);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let [change] = &json["resource_changes"].as_array().unwrap()[..] else {
+        panic!("one resource change: {json}")
+    };
+    assert_eq!(change["address"], "filesystem.new");
+    assert_eq!(change["previous_address"], "filesystem.old");
+    assert_eq!(change["change"]["actions"], serde_json::json!(["no-op"]));
+    assert_eq!(change["change"]["before"], change["change"]["after"]);
+    assert_eq!(change["change"]["before"]["id"], id.as_str());
+    assert_eq!(json["summary"]["move"], 1);
+
     let applied = stack.run(&["apply", "-f", &moved, "--auto-approve"]);
     expect_code(&applied, 0);
     assert!(

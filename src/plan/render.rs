@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::{Action, Drift, Plan, ResourceChange, Retag};
-use crate::model::{Address, Attribute, Resource};
+use crate::model::{Address, Attribute, RESOURCE_TAG, Resource};
 use crate::spec::SpecError;
 
 const RULE: &str = "─────────────────────────────────────────────────────────────────────────────";
@@ -369,8 +369,18 @@ pub fn render_json(plan: &Plan) -> Value {
         "stack": plan.spec.stack.name,
         "fingerprint": plan.fingerprint,
         "resource_drift": plan.drift.iter().map(drift_json).collect::<Vec<_>>(),
-        "resource_changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
-        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "resource_changes": plan
+            .retags
+            .iter()
+            .map(retag_json)
+            .chain(plan.changes.iter().map(change_json))
+            .collect::<Vec<_>>(),
+        "summary": {
+            "move": summary.moved,
+            "add": summary.add,
+            "change": summary.change,
+            "destroy": summary.destroy,
+        },
         "applyable": !plan.is_empty(),
         "complete": true,
         "errored": false,
@@ -424,6 +434,45 @@ fn change_json(change: &ResourceChange) -> Value {
     if let Some(reason) = reason {
         map.insert("action_reason".into(), json!(reason));
     }
+    Value::Object(map)
+}
+
+/// A tag rewrite as Terraform shows a moved resource: `previous_address` is the old address,
+/// and a move alone is a `no-op`, since the data and every attribute stay. Restored ownership
+/// tags make it an `update`. `before` and `after` hold the id and the tags apply writes, as
+/// the text plan shows them; the `cloudstor:resource` tag of a move is left out, being the
+/// address itself.
+fn retag_json(retag: &Retag) -> Value {
+    let moving = |tag: &str| retag.moved_from.is_some() && tag == RESOURCE_TAG;
+    let tags = retag.tags.iter().filter(|(tag, _, _)| !moving(tag));
+    let before: Map<String, Value> = tags
+        .clone()
+        .filter_map(|(tag, now, _)| Some((tag.clone(), json!(now.as_ref()?))))
+        .collect();
+    let after: Map<String, Value> = tags
+        .map(|(tag, _, new)| (tag.clone(), json!(new)))
+        .collect();
+    let actions = if before == after {
+        ["no-op"]
+    } else {
+        ["update"]
+    };
+    let mut map = resource_json(&retag.address);
+    if let Some(from) = &retag.moved_from {
+        map.insert("previous_address".into(), json!(from.to_string()));
+    }
+    map.insert(
+        "change".into(),
+        json!({
+            "actions": actions,
+            "before": {"id": retag.id, "tags": before},
+            "after": {"id": retag.id, "tags": after},
+            "after_unknown": {},
+            "before_sensitive": false,
+            "after_sensitive": false,
+            "replace_paths": [],
+        }),
+    );
     Value::Object(map)
 }
 
