@@ -300,7 +300,7 @@ async fn json_plan_uses_terraform_action_encoding() {
     );
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"add": 4, "change": 0, "destroy": 4})
+        serde_json::json!({"move": 0, "add": 4, "change": 0, "destroy": 4})
     );
 }
 
