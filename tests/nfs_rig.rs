@@ -30,6 +30,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_swarm_task_moves_to_another_node_and_keeps_its_data,
     ),
     (
+        "a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused",
+        a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused,
+    ),
+    (
         "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
         a_stalled_server_never_hangs_docker_and_recovers_by_itself,
     ),
@@ -352,6 +356,71 @@ fn a_swarm_task_moves_to_another_node_and_keeps_its_data(rig: &Rig) {
     for node in &rig.nodes {
         node.ok("wait_until 60 sh -c '[ -z \"$(docker ps -q)\" ]'");
     }
+}
+
+/// The plugin's mount of the file system on every node.
+const EFS_ROOT: &str = "/run/cloudstor/mnt/efs";
+
+/// What lies in the node's own `/run` at `EFS_ROOT`, under whatever is mounted there: a
+/// non-recursive bind of `/run` shows the directory itself, not the mounts on it.
+fn local_entries(node: &Guest) -> String {
+    node.ok(&format!(
+        "mkdir -p /run/peek && mount --bind /run /run/peek && ls -A /run/peek{}; umount /run/peek",
+        EFS_ROOT.trim_start_matches("/run")
+    ))
+}
+
+fn mounts_logged(node: &Guest) -> usize {
+    std::fs::read_to_string(node.dir.join("plugin.log"))
+        .unwrap_or_default()
+        .matches("mounted EFS file system")
+        .count()
+}
+
+/// Issue 12: the node's NFS mount is lazily unmounted behind the plugin's back (an admin, a
+/// cleanup script), then replaced by something else. An empty local directory must never
+/// become the store: the plugin mounts the server again, and refuses a foreign mount.
+fn a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused(rig: &Rig) {
+    let a = rig.node("n1");
+    let before = mounts_logged(a);
+    a.ok(&format!("umount -l {EFS_ROOT}"));
+    a.call_ok("/VolumeDriver.List", &json!({}));
+    a.call_ok("/VolumeDriver.Create", &named("remounted"));
+    assert!(mounts_logged(a) > before, "{}", a.plugin_log_tail());
+    let nfs = a.ok(&format!("grep ' {EFS_ROOT} ' /proc/mounts"));
+    assert!(
+        nfs.starts_with(&format!("{}:/ {EFS_ROOT} nfs4 ", rig::SERVER_IP)),
+        "{nfs}"
+    );
+    rig.server.ok("test -d /run/export/volumes/remounted/data");
+    assert_eq!(
+        local_entries(a),
+        "",
+        "the plugin wrote into the bare local directory"
+    );
+
+    a.ok(&format!("mount -t tmpfs -o size=1m impostor {EFS_ROOT}"));
+    let unmask = Undo(a, "umount /run/cloudstor/mnt/efs");
+    for (endpoint, body) in [
+        ("/VolumeDriver.Create", named("masked")),
+        ("/VolumeDriver.Get", named("remounted")),
+        ("/VolumeDriver.List", json!({})),
+    ] {
+        let refused = a.call_err(endpoint, &body);
+        assert!(
+            refused.contains("is not a live NFS mount of") && refused.contains("tmpfs"),
+            "{endpoint}: {refused}"
+        );
+    }
+    // A heartbeat round (every lease_ttl / 3) must not write there either.
+    std::thread::sleep(Duration::from_secs(LEASE_TTL_SECS / 3 + 1));
+    assert_eq!(
+        a.ok(&format!("ls -A {EFS_ROOT}")),
+        "",
+        "written into the tmpfs"
+    );
+    drop(unmask);
+    a.call_ok("/VolumeDriver.Remove", &named("remounted"));
 }
 
 /// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a
