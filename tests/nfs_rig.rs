@@ -34,6 +34,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused,
     ),
     (
+        "without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted",
+        without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted,
+    ),
+    (
         "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
         a_stalled_server_never_hangs_docker_and_recovers_by_itself,
     ),
@@ -421,6 +425,61 @@ fn a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused(rig: &Rig) {
     );
     drop(unmask);
     a.call_ok("/VolumeDriver.Remove", &named("remounted"));
+}
+
+/// Issue 12: in a VPC without Amazon's resolver the file system's DNS name does not resolve;
+/// the plugin mounts the mount target of its own Availability Zone by IP. A second plugin on
+/// n2, with a socket, state and mount root of its own, is configured that way.
+fn without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted(rig: &Rig) {
+    let b = rig.node("n2");
+    let socket = "/run/cloudstor/by-ip.sock";
+    let config = b.dir.join("by-ip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "socket = \"{socket}\"\nstate_dir = \"/run/cloudstor/by-ip-state\"\n\
+             mount_root = \"/run/cloudstor/by-ip-mnt\"\nnode_id = \"n2-by-ip\"\n\
+             docker_socket = \"/run/no-docker.sock\"\navailability_zone = \"rig-zone-b\"\n\
+             [[filesystems]]\nid = \"efs\"\nbackend = \"efs\"\ndns_name = \"fs-0000.efs.invalid\"\n\
+             mount_target_ips = {{ \"rig-zone-a\" = \"10.99.0.250\", \"rig-zone-b\" = \"{}\" }}\n",
+            rig::SERVER_IP
+        ),
+    )
+    .unwrap();
+    let log = b.dir.join("by-ip.log");
+    b.ok(&format!(
+        "RUST_LOG=info \"$PLUGIN\" --config {} >> {} 2>&1 & echo $! > /run/by-ip.pid; wait_until 20 test -S {socket} || {{ cat {}; exit 1; }}",
+        config.display(),
+        log.display(),
+        log.display()
+    ));
+    let _stop = Undo(
+        b,
+        "kill $(cat /run/by-ip.pid); sleep 0.5; umount -l /run/cloudstor/by-ip-mnt/efs",
+    );
+    let created = b.call_on(socket, "/VolumeDriver.Create", &named("by-ip"));
+    assert!(
+        created.status == 200 && created.err().is_empty(),
+        "{created:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let nfs = b.ok("grep ' /run/cloudstor/by-ip-mnt/efs ' /proc/mounts");
+    assert!(
+        nfs.starts_with(&format!(
+            "{}:/ /run/cloudstor/by-ip-mnt/efs nfs4 ",
+            rig::SERVER_IP
+        )),
+        "{nfs}"
+    );
+    // The next call finds the mount by IP in the mount table and accepts it.
+    let listed = b.call_on(socket, "/VolumeDriver.List", &json!({}));
+    assert!(
+        volume_names(&listed.body).contains(&"by-ip".to_string()),
+        "{listed:?}"
+    );
+    rig.server.ok("test -d /run/export/volumes/by-ip/data");
+    let removed = b.call_on(socket, "/VolumeDriver.Remove", &named("by-ip"));
+    assert!(removed.status == 200, "{removed:?}");
 }
 
 /// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a
