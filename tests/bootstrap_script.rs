@@ -298,7 +298,8 @@ fn systemd_install_on_debian_runs_twice_and_the_second_run_changes_nothing() {
         config.filesystems[1].backend,
         Backend::Efs {
             dns_name: "fs-0shared.efs.eu-west-1.amazonaws.com".into(),
-            mount_options: None
+            mount_options: None,
+            mount_target_ips: Default::default(),
         }
     );
     assert_eq!(config.filesystems[1].id, "fs-0shared");

@@ -30,6 +30,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_swarm_task_moves_to_another_node_and_keeps_its_data,
     ),
     (
+        "a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused",
+        a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused,
+    ),
+    (
+        "without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted",
+        without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted,
+    ),
+    (
         "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
         a_stalled_server_never_hangs_docker_and_recovers_by_itself,
     ),
@@ -352,6 +360,126 @@ fn a_swarm_task_moves_to_another_node_and_keeps_its_data(rig: &Rig) {
     for node in &rig.nodes {
         node.ok("wait_until 60 sh -c '[ -z \"$(docker ps -q)\" ]'");
     }
+}
+
+/// The plugin's mount of the file system on every node.
+const EFS_ROOT: &str = "/run/cloudstor/mnt/efs";
+
+/// What lies in the node's own `/run` at `EFS_ROOT`, under whatever is mounted there: a
+/// non-recursive bind of `/run` shows the directory itself, not the mounts on it.
+fn local_entries(node: &Guest) -> String {
+    node.ok(&format!(
+        "mkdir -p /run/peek && mount --bind /run /run/peek && ls -A /run/peek{}; umount /run/peek",
+        EFS_ROOT.trim_start_matches("/run")
+    ))
+}
+
+fn mounts_logged(node: &Guest) -> usize {
+    std::fs::read_to_string(node.dir.join("plugin.log"))
+        .unwrap_or_default()
+        .matches("mounted EFS file system")
+        .count()
+}
+
+/// Issue 12: the node's NFS mount is lazily unmounted behind the plugin's back (an admin, a
+/// cleanup script), then replaced by something else. An empty local directory must never
+/// become the store: the plugin mounts the server again, and refuses a foreign mount.
+fn a_vanished_mount_is_mounted_again_and_a_foreign_one_is_refused(rig: &Rig) {
+    let a = rig.node("n1");
+    let before = mounts_logged(a);
+    a.ok(&format!("umount -l {EFS_ROOT}"));
+    a.call_ok("/VolumeDriver.List", &json!({}));
+    a.call_ok("/VolumeDriver.Create", &named("remounted"));
+    assert!(mounts_logged(a) > before, "{}", a.plugin_log_tail());
+    let nfs = a.ok(&format!("grep ' {EFS_ROOT} ' /proc/mounts"));
+    assert!(
+        nfs.starts_with(&format!("{}:/ {EFS_ROOT} nfs4 ", rig::SERVER_IP)),
+        "{nfs}"
+    );
+    rig.server.ok("test -d /run/export/volumes/remounted/data");
+    assert_eq!(
+        local_entries(a),
+        "",
+        "the plugin wrote into the bare local directory"
+    );
+
+    a.ok(&format!("mount -t tmpfs -o size=1m impostor {EFS_ROOT}"));
+    let unmask = Undo(a, "umount /run/cloudstor/mnt/efs");
+    for (endpoint, body) in [
+        ("/VolumeDriver.Create", named("masked")),
+        ("/VolumeDriver.Get", named("remounted")),
+        ("/VolumeDriver.List", json!({})),
+    ] {
+        let refused = a.call_err(endpoint, &body);
+        assert!(
+            refused.contains("is not a live NFS mount of") && refused.contains("tmpfs"),
+            "{endpoint}: {refused}"
+        );
+    }
+    // A heartbeat round (every lease_ttl / 3) must not write there either.
+    std::thread::sleep(Duration::from_secs(LEASE_TTL_SECS / 3 + 1));
+    assert_eq!(
+        a.ok(&format!("ls -A {EFS_ROOT}")),
+        "",
+        "written into the tmpfs"
+    );
+    drop(unmask);
+    a.call_ok("/VolumeDriver.Remove", &named("remounted"));
+}
+
+/// Issue 12: in a VPC without Amazon's resolver the file system's DNS name does not resolve;
+/// the plugin mounts the mount target of its own Availability Zone by IP. A second plugin on
+/// n2, with a socket, state and mount root of its own, is configured that way.
+fn without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted(rig: &Rig) {
+    let b = rig.node("n2");
+    let socket = "/run/cloudstor/by-ip.sock";
+    let config = b.dir.join("by-ip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "socket = \"{socket}\"\nstate_dir = \"/run/cloudstor/by-ip-state\"\n\
+             mount_root = \"/run/cloudstor/by-ip-mnt\"\nnode_id = \"n2-by-ip\"\n\
+             docker_socket = \"/run/no-docker.sock\"\navailability_zone = \"rig-zone-b\"\n\
+             [[filesystems]]\nid = \"efs\"\nbackend = \"efs\"\ndns_name = \"fs-0000.efs.invalid\"\n\
+             mount_target_ips = {{ \"rig-zone-a\" = \"10.99.0.250\", \"rig-zone-b\" = \"{}\" }}\n",
+            rig::SERVER_IP
+        ),
+    )
+    .unwrap();
+    let log = b.dir.join("by-ip.log");
+    b.ok(&format!(
+        "RUST_LOG=info \"$PLUGIN\" --config {} >> {} 2>&1 & echo $! > /run/by-ip.pid; wait_until 20 test -S {socket} || {{ cat {}; exit 1; }}",
+        config.display(),
+        log.display(),
+        log.display()
+    ));
+    let _stop = Undo(
+        b,
+        "kill $(cat /run/by-ip.pid); sleep 0.5; umount -l /run/cloudstor/by-ip-mnt/efs",
+    );
+    let created = b.call_on(socket, "/VolumeDriver.Create", &named("by-ip"));
+    assert!(
+        created.status == 200 && created.err().is_empty(),
+        "{created:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let nfs = b.ok("grep ' /run/cloudstor/by-ip-mnt/efs ' /proc/mounts");
+    assert!(
+        nfs.starts_with(&format!(
+            "{}:/ /run/cloudstor/by-ip-mnt/efs nfs4 ",
+            rig::SERVER_IP
+        )),
+        "{nfs}"
+    );
+    // The next call finds the mount by IP in the mount table and accepts it.
+    let listed = b.call_on(socket, "/VolumeDriver.List", &json!({}));
+    assert!(
+        volume_names(&listed.body).contains(&"by-ip".to_string()),
+        "{listed:?}"
+    );
+    rig.server.ok("test -d /run/export/volumes/by-ip/data");
+    let removed = b.call_on(socket, "/VolumeDriver.Remove", &named("by-ip"));
+    assert!(removed.status == 200, "{removed:?}");
 }
 
 /// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a

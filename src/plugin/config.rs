@@ -1,5 +1,7 @@
 //! The plugin's configuration file (`cloudstor-plugin --config /etc/cloudstor/plugin.toml`).
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +33,9 @@ pub enum Backend {
     Efs {
         dns_name: String,
         mount_options: Option<String>,
+        /// Each mount target's address by Availability Zone, for VPCs whose resolver does
+        /// not know `dns_name` (the same fallback amazon-efs-utils has).
+        mount_target_ips: BTreeMap<String, IpAddr>,
     },
     /// A directory that every node already sees (NFS or Gluster mounted by the admin).
     HostPath { path: PathBuf },
@@ -51,6 +56,9 @@ pub struct PluginConfig {
     pub state_dir: PathBuf,
     pub mount_root: PathBuf,
     pub node_id: String,
+    /// This node's Availability Zone: whose entry of `mount_target_ips` to mount when a file
+    /// system's DNS name does not resolve.
+    pub availability_zone: Option<String>,
     /// How long a node's leases stand after its plugin last renewed its heartbeat.
     pub lease_ttl: Duration,
     /// How long they stand after a SIGTERM while containers still use volumes (an upgrade).
@@ -72,6 +80,7 @@ struct RawConfig {
     state_dir: Option<PathBuf>,
     mount_root: Option<PathBuf>,
     node_id: Option<String>,
+    availability_zone: Option<String>,
     lease_ttl_secs: Option<u64>,
     restart_grace_secs: Option<u64>,
     docker_socket: Option<PathBuf>,
@@ -92,6 +101,8 @@ struct RawFilesystem {
     backend: RawBackend,
     dns_name: Option<String>,
     mount_options: Option<String>,
+    #[serde(default)]
+    mount_target_ips: BTreeMap<String, IpAddr>,
     path: Option<PathBuf>,
 }
 
@@ -145,6 +156,7 @@ impl PluginConfig {
                 .mount_root
                 .unwrap_or_else(|| "/var/lib/cloudstor/mnt".into()),
             node_id,
+            availability_zone: raw.availability_zone,
             lease_ttl: Duration::from_secs(raw.lease_ttl_secs.unwrap_or(60).max(1)),
             restart_grace: Duration::from_secs(raw.restart_grace_secs.unwrap_or(900)),
             docker_socket: raw
@@ -176,7 +188,14 @@ impl FilesystemConfig {
                     .dns_name
                     .ok_or_else(|| format!("file system {} (efs) needs dns_name", raw.id))?,
                 mount_options: raw.mount_options,
+                mount_target_ips: raw.mount_target_ips,
             },
+            RawBackend::Hostpath if !raw.mount_target_ips.is_empty() => {
+                return Err(format!(
+                    "file system {} (hostpath) has mount_target_ips, which only efs file systems use; remove them",
+                    raw.id
+                ));
+            }
             RawBackend::Hostpath => Backend::HostPath {
                 path: raw
                     .path
@@ -308,6 +327,44 @@ mod tests {
         assert!(err.contains("needs dns_name"), "{err}");
         let err = parse("node_id = \"n\"").unwrap_err().to_string();
         assert!(err.contains("no [[filesystems]]"), "{err}");
+    }
+
+    #[test]
+    fn reads_mount_target_ips_by_zone() {
+        let config = parse(
+            r#"
+            availability_zone = "us-east-1b"
+            [[filesystems]]
+            id = "fs-0123"
+            backend = "efs"
+            dns_name = "fs-0123.efs.us-east-1.amazonaws.com"
+            mount_target_ips = { "us-east-1a" = "10.0.1.5", "us-east-1b" = "10.0.2.5" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.availability_zone.as_deref(), Some("us-east-1b"));
+        let Backend::Efs {
+            mount_target_ips, ..
+        } = &config.filesystems[0].backend
+        else {
+            panic!("not efs");
+        };
+        assert_eq!(
+            mount_target_ips.get("us-east-1b"),
+            Some(&"10.0.2.5".parse().unwrap())
+        );
+        let err = parse(
+            "[[filesystems]]\nid = \"a\"\nbackend = \"efs\"\ndns_name = \"d\"\nmount_target_ips = { z = \"not-an-ip\" }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mount_target_ips"), "{err}");
+        let err = parse(
+            "[[filesystems]]\nid = \"a\"\nbackend = \"hostpath\"\npath = \"/x\"\nmount_target_ips = { z = \"10.0.0.1\" }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("only efs"), "{err}");
     }
 
     #[test]

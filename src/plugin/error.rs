@@ -54,6 +54,11 @@ pub enum Error {
     Metadata { path: PathBuf, message: String },
     #[error("mounting file system {filesystem} failed: {message}")]
     Mount { filesystem: String, message: String },
+    #[error("mounting file system {filesystem} failed: {source}")]
+    MountServer {
+        filesystem: String,
+        source: super::mounter::ServerError,
+    },
     #[error("{endpoint} request for volume {volume} has an empty ID")]
     EmptyMountId {
         endpoint: &'static str,

@@ -4,9 +4,13 @@
 //! The mount command is an argv, never a shell line, and runs under a time limit. The file
 //! system root is never unmounted by Docker's Unmount, so Unmount can't hang on a dead
 //! NFS server; on restart the kernel's mount table says what is already mounted.
+//!
+//! The server is the file system's DNS name when it resolves, else (a VPC without Amazon's
+//! resolver) the mount target of this node's Availability Zone, as amazon-efs-utils does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,12 +18,108 @@ use std::time::Duration;
 use super::config::{Backend, FilesystemConfig};
 use super::error::Error;
 
+/// The longest a DNS lookup may take before the mount target IP is used instead; a lookup
+/// in a VPC without a working resolver can otherwise hang for the whole mount time limit.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Why no server could be chosen for an EFS mount; each says what to configure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "{dns_name} does not resolve ({reason}) and no mount_target_ips are configured; fix this \
+         node's DNS or add `mount_target_ips = {{ \"<availability zone>\" = \"<mount target IP>\" }}` \
+         to the file system's [[filesystems]] table"
+    )]
+    NoMountTargetIps { dns_name: String, reason: String },
+    #[error(
+        "{dns_name} does not resolve ({reason}) and this node's Availability Zone is unknown; set \
+         `availability_zone` in the plugin config to the zone of this node (mount_target_ips \
+         lists {zones})"
+    )]
+    NoZone {
+        dns_name: String,
+        reason: String,
+        zones: String,
+    },
+    #[error(
+        "{dns_name} does not resolve ({reason}) and mount_target_ips has no address for this \
+         node's Availability Zone {zone} (it lists {zones}); add the IP of the mount target in \
+         {zone}, or fix `availability_zone` in the plugin config"
+    )]
+    NoIpForZone {
+        dns_name: String,
+        reason: String,
+        zone: String,
+        zones: String,
+    },
+}
+
+/// The server to mount: `dns_name` when it resolved, else the mount target IP of `zone`.
+pub fn choose_server(
+    dns_name: &str,
+    resolved: Result<(), String>,
+    mount_target_ips: &BTreeMap<String, IpAddr>,
+    zone: Option<&str>,
+) -> Result<String, ServerError> {
+    let Err(reason) = resolved else {
+        return Ok(dns_name.to_string());
+    };
+    let dns_name = dns_name.to_string();
+    if mount_target_ips.is_empty() {
+        return Err(ServerError::NoMountTargetIps { dns_name, reason });
+    }
+    let zones = mount_target_ips
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(zone) = zone else {
+        return Err(ServerError::NoZone {
+            dns_name,
+            reason,
+            zones,
+        });
+    };
+    match mount_target_ips.get(zone) {
+        Some(ip) => Ok(host(*ip)),
+        None => Err(ServerError::NoIpForZone {
+            dns_name,
+            reason,
+            zone: zone.to_string(),
+            zones,
+        }),
+    }
+}
+
+/// An address as mount.nfs and the mount table write it before `:/` (IPv6 in brackets).
+fn host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    }
+}
+
+/// Whether `dns_name` resolves within `limit` (the NFS port, as the mount would use it).
+async fn resolve(dns_name: &str, limit: Duration) -> Result<(), String> {
+    let name = dns_name.to_string();
+    // getaddrinfo blocks and cannot be cancelled: a lookup past the limit finishes on its
+    // blocking thread, unwaited for.
+    let lookup = tokio::task::spawn_blocking(move || (name.as_str(), 2049).to_socket_addrs());
+    match tokio::time::timeout(limit, lookup).await {
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs_f32())),
+        Ok(Err(join)) => Err(join.to_string()),
+        Ok(Ok(Err(err))) => Err(err.to_string()),
+        Ok(Ok(Ok(addrs))) if addrs.len() > 0 => Ok(()),
+        Ok(Ok(Ok(_))) => Err("no addresses".into()),
+    }
+}
+
 /// The options amazon-efs-utils applies by default.
 pub const EFS_MOUNT_OPTIONS: &str =
     "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport";
 
-/// `mount -t nfs4 -o <efs defaults>[,extra] <dns>:/ <target>`.
-pub fn efs_mount_argv(dns_name: &str, extra_options: Option<&str>, target: &Path) -> Vec<OsString> {
+/// `mount -t nfs4 -o <efs defaults>[,extra] <server>:/ <target>`.
+pub fn efs_mount_argv(server: &str, extra_options: Option<&str>, target: &Path) -> Vec<OsString> {
     let options = match extra_options {
         Some(extra) if !extra.is_empty() => format!("{EFS_MOUNT_OPTIONS},{extra}"),
         _ => EFS_MOUNT_OPTIONS.to_string(),
@@ -30,7 +130,7 @@ pub fn efs_mount_argv(dns_name: &str, extra_options: Option<&str>, target: &Path
         "nfs4".into(),
         "-o".into(),
         options.into(),
-        format!("{dns_name}:/").into(),
+        format!("{server}:/").into(),
         target.into(),
     ]
 }
@@ -61,8 +161,8 @@ pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<MountedAt> {
 }
 
 impl MountedAt {
-    fn is_nfs_from(&self, dns_name: &str) -> bool {
-        self.fstype.starts_with("nfs") && self.source == format!("{dns_name}:/")
+    fn is_nfs_from(&self, server: &str) -> bool {
+        self.fstype.starts_with("nfs") && self.source == format!("{server}:/")
     }
 }
 
@@ -101,16 +201,18 @@ pub async fn run_with_timeout(argv: &[OsString], limit: Duration) -> Result<(), 
 pub struct Mounter {
     mount_root: PathBuf,
     limit: Duration,
+    availability_zone: Option<String>,
     /// One lock per file system, so two requests never mount the same one twice and a
     /// hanging mount of one never delays another's.
     mounting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Mounter {
-    pub fn new(mount_root: &Path, limit: Duration) -> Self {
+    pub fn new(mount_root: &Path, limit: Duration, availability_zone: Option<String>) -> Self {
         Self {
             mount_root: mount_root.to_path_buf(),
             limit,
+            availability_zone,
             mounting: Mutex::new(HashMap::new()),
         }
     }
@@ -123,41 +225,68 @@ impl Mounter {
         let Backend::Efs {
             dns_name,
             mount_options,
+            mount_target_ips,
         } = &fs.backend
         else {
             return Ok(());
         };
+        // Every mount target of the file system serves the same files, so a mount through
+        // any of them (a zone's by IP, or all by the DNS name) is the right one.
+        let servers: Vec<String> = std::iter::once(dns_name.clone())
+            .chain(mount_target_ips.values().map(|ip| host(*ip)))
+            .collect();
         let target = self.mount_root.join(&fs.id);
-        if self.check(fs, dns_name, &target)? {
+        if self.check(fs, &servers, &target)? {
             return Ok(());
         }
         let lock = self.lock_for(&fs.id);
         let _guard = lock.lock().await;
-        if self.check(fs, dns_name, &target)? {
+        if self.check(fs, &servers, &target)? {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let resolved = resolve(dns_name, RESOLVE_LIMIT.min(self.limit / 2)).await;
+        if let Err(reason) = &resolved {
+            tracing::warn!(filesystem = %fs.id, %dns_name, %reason, "DNS name does not resolve; trying the mount target of this node's Availability Zone");
+        }
+        let server = choose_server(
+            dns_name,
+            resolved,
+            mount_target_ips,
+            self.availability_zone.as_deref(),
+        )
+        .map_err(|source| Error::MountServer {
+            filesystem: fs.id.clone(),
+            source,
+        })?;
         std::fs::create_dir_all(&target).map_err(Error::io("cannot create", &target))?;
-        let argv = efs_mount_argv(dns_name, mount_options.as_deref(), &target);
-        run_with_timeout(&argv, self.limit)
+        let argv = efs_mount_argv(&server, mount_options.as_deref(), &target);
+        run_with_timeout(&argv, self.limit.saturating_sub(started.elapsed()))
             .await
             .map_err(|message| Error::Mount {
                 filesystem: fs.id.clone(),
                 message,
             })?;
-        tracing::info!(filesystem = %fs.id, target = %target.display(), "mounted EFS file system");
+        tracing::info!(filesystem = %fs.id, %server, target = %target.display(), "mounted EFS file system");
         Ok(())
     }
 
-    /// `Ok(true)` when mounted from `dns_name`, `Ok(false)` when nothing is mounted there.
-    fn check(&self, fs: &FilesystemConfig, dns_name: &str, target: &Path) -> Result<bool, Error> {
+    /// `Ok(true)` when mounted from one of `servers`, `Ok(false)` when nothing is mounted
+    /// there.
+    fn check(
+        &self,
+        fs: &FilesystemConfig,
+        servers: &[String],
+        target: &Path,
+    ) -> Result<bool, Error> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         match mounted_at(&mountinfo, target) {
             None => Ok(false),
-            Some(mounted) if mounted.is_nfs_from(dns_name) => Ok(true),
+            Some(mounted) if servers.iter().any(|server| mounted.is_nfs_from(server)) => Ok(true),
             Some(mounted) => Err(Error::NotMounted {
                 filesystem: fs.id.clone(),
                 path: target.to_path_buf(),
-                server: dns_name.to_string(),
+                server: servers.join(" or "),
                 found: format!("{} from {}", mounted.fstype, mounted.source),
             }),
         }
@@ -214,6 +343,72 @@ mod tests {
         assert!(mounted_at(mountinfo, Path::new("/var/lib/cloudstor/mnt")).is_none());
     }
 
+    fn ips() -> BTreeMap<String, IpAddr> {
+        BTreeMap::from([
+            ("us-east-1a".to_string(), "10.0.1.5".parse().unwrap()),
+            ("us-east-1b".to_string(), "fd00::25".parse().unwrap()),
+        ])
+    }
+
+    #[test]
+    fn a_name_that_resolves_is_mounted_by_name() {
+        let server = choose_server("fs-1.efs", Ok(()), &ips(), Some("us-east-1a")).unwrap();
+        assert_eq!(server, "fs-1.efs");
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_falls_back_to_the_zones_mount_target() {
+        let failed = || Err("Name or service not known".to_string());
+        let server = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1a")).unwrap();
+        assert_eq!(server, "10.0.1.5");
+        let server = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1b")).unwrap();
+        assert_eq!(
+            server, "[fd00::25]",
+            "IPv6 in brackets, as mount.nfs wants it"
+        );
+    }
+
+    #[test]
+    fn no_fallback_says_what_to_configure() {
+        let failed = || Err("Name or service not known".to_string());
+        let err = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1c"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no address for this node's Availability Zone us-east-1c")
+                && err.contains("us-east-1a, us-east-1b")
+                && err.contains("Name or service not known"),
+            "{err}"
+        );
+        let err = choose_server("fs-1.efs", failed(), &ips(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("set `availability_zone`") && err.contains("us-east-1a, us-east-1b"),
+            "{err}"
+        );
+        let err = choose_server("fs-1.efs", failed(), &BTreeMap::new(), Some("us-east-1a"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("add `mount_target_ips"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn resolution_fails_for_an_unresolvable_name_and_passes_an_ip() {
+        resolve("10.99.0.1", Duration::from_secs(1)).await.unwrap();
+        let err = resolve("fs-0000.efs.invalid", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn a_mount_by_ip_is_recognised() {
+        let mountinfo = "97 22 0:50 / /mnt/fs-1 rw - nfs4 10.0.1.5:/ rw,vers=4.1\n";
+        let mounted = mounted_at(mountinfo, Path::new("/mnt/fs-1")).unwrap();
+        assert!(mounted.is_nfs_from(&host("10.0.1.5".parse().unwrap())));
+    }
+
     #[tokio::test]
     async fn a_hanging_mount_command_is_killed_at_the_limit() {
         let argv = ["sleep", "10"].map(OsString::from);
@@ -236,7 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn hostpath_needs_no_mount() {
-        let mounter = Mounter::new(Path::new("/nonexistent"), Duration::from_secs(1));
+        let mounter = Mounter::new(Path::new("/nonexistent"), Duration::from_secs(1), None);
         let fs = FilesystemConfig {
             id: "local".into(),
             performance_mode: Default::default(),

@@ -406,8 +406,13 @@ impl Guest {
 
     /// POSTs `body` to the plugin's `endpoint` from inside the guest.
     pub fn call(&self, endpoint: &str, body: &Value) -> Reply {
+        self.call_on(SOCKET, endpoint, body)
+    }
+
+    /// Like [`Guest::call`], to a plugin listening on `socket` (a second instance).
+    pub fn call_on(&self, socket: &str, endpoint: &str, body: &Value) -> Reply {
         let body = body.to_string().replace('\'', "'\\''");
-        let out = self.ok(&format!("call {endpoint} '{body}'"));
+        let out = self.ok(&format!("SOCKET={socket} call {endpoint} '{body}'"));
         let line = out.lines().last().unwrap_or_default();
         let mut fields = line.rsplitn(3, ' ');
         let secs = fields.next().unwrap().parse().unwrap();

@@ -68,7 +68,11 @@ impl Driver {
             .collect();
         Ok(Self {
             last_mount: Mutex::new(HashMap::new()),
-            mounter: Mounter::new(&config.mount_root, config.mount_timeout),
+            mounter: Mounter::new(
+                &config.mount_root,
+                config.mount_timeout,
+                config.availability_zone.clone(),
+            ),
             store,
             refs,
             lanes,
