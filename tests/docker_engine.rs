@@ -91,7 +91,7 @@ fn create_run_write_read_inspect_and_rm() {
         "{err}"
     );
 
-    docker_ok(&["volume", "rm", &volume]);
+    cleanup.remove_volume(&volume);
     let listed = node.ok("/VolumeDriver.List", "{}");
     assert_eq!(listed["Volumes"], json!([]));
     let trashed = std::fs::read_dir(shared.path().join("trash"))
@@ -220,6 +220,6 @@ fn plugin_killed_and_restarted_under_a_running_container_stays_correct() {
     docker_ok(&["stop", "-t", "1", &container]);
     assert!(a.log().contains("unmounted; lease released"), "{}", a.log());
     docker_ok(&["rm", &container]);
-    docker_ok(&["volume", "rm", &volume]);
+    cleanup.remove_volume(&volume);
     assert_eq!(b.ok("/VolumeDriver.List", "{}")["Volumes"], json!([]));
 }
