@@ -10,20 +10,12 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use aws_sdk_efs::types::{PerformanceMode, Tag, ThroughputMode};
-use common::{Stack, expect_code, stderr, stdout, write_spec};
+use common::{Stack, expect_code, stderr, stdout};
 
 const DATA: &str = "[filesystems.data]\ntransition_to_ia = \"30d\"\n";
 
 /// What a hand-made file system matches: unencrypted, bursting, no backup.
 const LIKE_HAND_MADE: &str = "encrypted = false\nthroughput_mode = \"bursting\"\nbackup = false\ntransition_to_ia = \"30d\"\n";
-
-/// Stack `demo` with `filesystems`, in a file of its own.
-fn spec_file(stack: &Stack, file: &str, filesystems: &str) -> String {
-    let text = stack.network.spec("demo", 3, filesystems);
-    write_spec(stack.dir.path(), file, &text)
-        .display()
-        .to_string()
-}
 
 /// A file system made outside cloudstor: unencrypted, bursting, with `tags`.
 async fn by_hand(stack: &Stack, token: &str, tags: &[(&str, &str)]) -> String {
@@ -183,8 +175,7 @@ async fn import_refuses_a_difference_that_forces_replacement() {
         "nothing was tagged"
     );
 
-    let matching = spec_file(
-        &stack,
+    let matching = stack.spec_file(
         "matching.toml",
         &format!("[filesystems.data]\n{LIKE_HAND_MADE}"),
     );
@@ -450,8 +441,7 @@ async fn every_hand_change_is_detected_then_repaired_or_refused() {
     ];
     let copy = by_hand(&stack, "copy-of-data", &claims).await;
     let extra = by_hand(&stack, "cloudstor:demo:extra", &[]).await;
-    let grown = spec_file(
-        &stack,
+    let grown = stack.spec_file(
         "grown.toml",
         &format!("{DATA}\n[filesystems.extra]\n{LIKE_HAND_MADE}"),
     );

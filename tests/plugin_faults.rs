@@ -24,6 +24,32 @@ fn status(node: &TestPlugin, volume: &str) -> Value {
     node.ok("/VolumeDriver.Get", &name_body(volume))["Volume"]["Status"].clone()
 }
 
+/// Creates `volume` on `node`'s driver and starts `container` with it at /data, running
+/// `command`; both are removed when the returned clean-up is dropped.
+fn run_on_new_volume(
+    node: &TestPlugin,
+    volume: &str,
+    container: &str,
+    command: &[&str],
+) -> DockerCleanup {
+    let mut cleanup = DockerCleanup::default();
+    cleanup.containers.push(container.to_string());
+    cleanup.volumes.push(volume.to_string());
+    docker_ok(&["volume", "create", "-d", &node.driver(), volume]);
+    let mount = format!("{volume}:/data");
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        container,
+        "-v",
+        &mount,
+        busybox_image(),
+    ];
+    docker_ok(&[&run[..], command].concat());
+    cleanup
+}
+
 /// Item 1: a plugin stopped for an upgrade keeps its node's leases standing, and one that
 /// finds a volume it still has mounted in the trash puts it back.
 #[test]
@@ -65,24 +91,8 @@ fn a_container_keeps_writing_to_its_volume_through_a_plugin_upgrade() {
     let mut a = TestPlugin::start(shared.path(), "node-a", config);
     let b = TestPlugin::start(shared.path(), "node-b", "lease_ttl_secs = 2");
     let (volume, container) = (unique("upgraded"), unique("writer"));
-    let mut cleanup = DockerCleanup::default();
-    cleanup.containers.push(container.clone());
-    cleanup.volumes.push(volume.clone());
-    docker_ok(&["volume", "create", "-d", &a.driver(), &volume]);
-    let mount = format!("{volume}:/data");
     let writer = "while true; do date >> /data/log; sleep 0.2; done";
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &container,
-        "-v",
-        &mount,
-        busybox_image(),
-        "sh",
-        "-c",
-        writer,
-    ]);
+    let _cleanup = run_on_new_volume(&a, &volume, &container, &["sh", "-c", writer]);
     assert!(a.sigterm().success());
     std::thread::sleep(Duration::from_secs(4));
     let refused = b.err("/VolumeDriver.Remove", &name_body(&volume));
@@ -171,22 +181,7 @@ fn mounts_whose_containers_went_away_while_the_plugin_was_down_are_released() {
     let mut a = TestPlugin::start(shared.path(), "node-a", real_docker);
     let b = TestPlugin::start(shared.path(), "node-b", "");
     let (volume, container) = (unique("orphaned"), unique("app"));
-    let mut cleanup = DockerCleanup::default();
-    cleanup.containers.push(container.clone());
-    cleanup.volumes.push(volume.clone());
-    docker_ok(&["volume", "create", "-d", &a.driver(), &volume]);
-    let mount = format!("{volume}:/data");
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &container,
-        "-v",
-        &mount,
-        busybox_image(),
-        "sleep",
-        "300",
-    ]);
+    let _cleanup = run_on_new_volume(&a, &volume, &container, &["sleep", "300"]);
     assert_eq!(status(&a, &volume)["mounts_on_this_node"], 1);
 
     a.kill9();

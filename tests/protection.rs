@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{Stack, expect_code, stderr, stdout, write_spec};
+use common::{Stack, expect_code, stderr, stdout};
 
 const PROTECTED: &str = "[filesystems.data]\nperformance_mode = \"generalPurpose\"\n";
-
-/// Stack `demo` with `filesystems`, in a file of its own (`Stack::spec` reuses one per stack).
-fn spec_file(stack: &Stack, file: &str, filesystems: &str) -> String {
-    let text = stack.network.spec("demo", 3, filesystems);
-    write_spec(stack.dir.path(), file, &text)
-        .display()
-        .to_string()
-}
 
 async fn filesystem_id(stack: &Stack) -> String {
     let found = stack
@@ -33,9 +25,7 @@ async fn switching_protection_off_and_replacing_takes_two_applies() {
     let stack = Stack::new().await;
     stack.apply(&stack.spec("demo", PROTECTED));
     let before = filesystem_id(&stack).await;
-    let both = spec_file(
-        &stack,
-        "both.toml",
+    let both = stack.spec_file("both.toml",
         "[filesystems.data]\nperformance_mode = \"maxIO\"\nthroughput_mode = \"bursting\"\nprotect = false\n",
     );
 
@@ -60,8 +50,7 @@ async fn switching_protection_off_and_replacing_takes_two_applies() {
         "{shown}"
     );
 
-    let unprotect = spec_file(
-        &stack,
+    let unprotect = stack.spec_file(
         "unprotect.toml",
         "[filesystems.data]\nperformance_mode = \"generalPurpose\"\nprotect = false\n",
     );
@@ -82,11 +71,7 @@ async fn plan_of_a_destroy_says_what_apply_will_refuse() {
     let spec = stack.spec("demo", PROTECTED);
     stack.apply(&spec);
     let id = filesystem_id(&stack).await;
-    let other = spec_file(
-        &stack,
-        "other.toml",
-        "[filesystems.other]\nprotect = false\n",
-    );
+    let other = stack.spec_file("other.toml", "[filesystems.other]\nprotect = false\n");
     let plan = stack.run(&["plan", "-f", &other]);
     expect_code(&plan, 0);
     assert!(

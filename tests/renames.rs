@@ -4,18 +4,11 @@
 
 mod common;
 
-use common::{Stack, expect_code, stderr, stdout, write_spec};
+use common::{Stack, expect_code, stderr, stdout};
 
 const OLD: &str = "[filesystems.old]\ntransition_to_ia = \"30d\"\n";
 const MOVED: &str = "[filesystems.new]\nmoved_from = \"old\"\ntransition_to_ia = \"30d\"\n";
 const NEW: &str = "[filesystems.new]\ntransition_to_ia = \"30d\"\n";
-
-fn spec_file(stack: &Stack, file: &str, filesystems: &str) -> String {
-    let text = stack.network.spec("demo", 3, filesystems);
-    write_spec(stack.dir.path(), file, &text)
-        .display()
-        .to_string()
-}
 
 /// (id, CreationToken, `cloudstor:resource`) of every file system.
 async fn filesystems(stack: &Stack) -> Vec<(String, String, String)> {
@@ -66,14 +59,14 @@ async fn mount_target_ids(stack: &Stack, id: &str) -> Vec<String> {
 #[tokio::test]
 async fn moved_from_renames_the_address_without_touching_the_filesystem() {
     let stack = Stack::new().await;
-    stack.apply(&spec_file(&stack, "old.toml", OLD));
+    stack.apply(&stack.spec_file("old.toml", OLD));
     let [(id, token, _)] = &filesystems(&stack).await[..] else {
         panic!("one file system")
     };
     let targets = mount_target_ids(&stack, id).await;
     assert_eq!(targets.len(), 3);
 
-    let moved = spec_file(&stack, "moved.toml", MOVED);
+    let moved = stack.spec_file("moved.toml", MOVED);
     let plan = stack.run(&["plan", "-f", &moved, "--detailed-exitcode"]);
     expect_code(&plan, 2);
     stack
@@ -110,13 +103,13 @@ async fn moved_from_renames_the_address_without_touching_the_filesystem() {
         &stack.run(&["plan", "-f", &moved, "--detailed-exitcode"]),
         0,
     );
-    let settled = spec_file(&stack, "new.toml", NEW);
+    let settled = stack.spec_file("new.toml", NEW);
     expect_code(
         &stack.run(&["plan", "-f", &settled, "--detailed-exitcode"]),
         0,
     );
 
-    let reused = spec_file(&stack, "reused.toml", &format!("{NEW}\n{OLD}"));
+    let reused = stack.spec_file("reused.toml", &format!("{NEW}\n{OLD}"));
     let refused = stack.run(&["plan", "-f", &reused]);
     expect_code(&refused, 1);
     assert!(

@@ -200,8 +200,17 @@ impl Stack {
 
     /// Writes a spec for stack `name` over three subnets and returns its path.
     pub fn spec(&self, name: &str, filesystems: &str) -> String {
+        self.spec_in(&format!("{name}.toml"), name, filesystems)
+    }
+
+    /// Writes a spec for stack `demo` into `file`, so one test can keep several versions.
+    pub fn spec_file(&self, file: &str, filesystems: &str) -> String {
+        self.spec_in(file, "demo", filesystems)
+    }
+
+    fn spec_in(&self, file: &str, name: &str, filesystems: &str) -> String {
         let text = self.network.spec(name, 3, filesystems);
-        write_spec(self.dir.path(), &format!("{name}.toml"), &text)
+        write_spec(self.dir.path(), file, &text)
             .display()
             .to_string()
     }
