@@ -6,9 +6,12 @@
 //! NFS is not available in this kernel, so the plugin is set to its hostpath backend under
 //! the propagatedMount (`HOSTPATH_DIR`), the way DESIGN.md's table says end-to-end tests run.
 
-use std::path::{Path, PathBuf};
+mod plugin_support;
+
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+
+use plugin_support::{busybox_image, static_plugin_binary};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
@@ -247,47 +250,4 @@ fn the_enabled_plugin_serves_a_volume_and_keeps_it_through_remove_and_recreate()
     // sockets included, each retried for 30 s.
     objects.containers.clear();
     objects.volumes.clear();
-}
-
-/// The plugin built statically (a scratch rootfs has no libc): `CLOUDSTOR_STATIC_PLUGIN`,
-/// else built here with `+crt-static` for the explicit host target, as the docs say.
-fn static_plugin_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(path) = std::env::var_os("CLOUDSTOR_STATIC_PLUGIN") {
-            return PathBuf::from(path);
-        }
-        let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static-plugin");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--no-default-features",
-                "--bin",
-                "cloudstor-plugin",
-            ])
-            .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
-            .arg(&target_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .status()
-            .unwrap();
-        assert!(status.success(), "static build of cloudstor-plugin");
-        target_dir.join("x86_64-unknown-linux-gnu/debug/cloudstor-plugin")
-    })
-}
-
-/// `FROM scratch` with Debian's static busybox, built once per test process.
-fn busybox_image() -> &'static str {
-    static IMAGE: OnceLock<&str> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let context = tempfile::tempdir().unwrap();
-        std::fs::copy("/bin/busybox", context.path().join("busybox")).unwrap();
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
-        let tag = "cloudstor-bootstrap-test-busybox:latest";
-        docker_ok(&["build", "-q", "-t", tag, &context.path().to_string_lossy()]);
-        tag
-    })
 }

@@ -6,6 +6,7 @@
 //! The scenarios run in the order below: the fault scenarios come after the ones that need a
 //! healthy server, and the stale file handle, which replaces the export, comes last.
 
+mod plugin_support;
 mod rig;
 
 use std::panic::AssertUnwindSafe;
@@ -36,6 +37,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted",
         without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted,
+    ),
+    (
+        "the_managed_plugin_mounts_the_export_itself_by_name_or_by_its_zones_ip",
+        the_managed_plugin_mounts_the_export_itself_by_name_or_by_its_zones_ip,
     ),
     (
         "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
@@ -480,6 +485,111 @@ fn without_dns_the_mount_target_ip_of_the_nodes_zone_is_mounted(rig: &Rig) {
     rig.server.ok("test -d /run/export/volumes/by-ip/data");
     let removed = b.call_on(socket, "/VolumeDriver.Remove", &named("by-ip"));
     assert!(removed.status == 200, "{removed:?}");
+}
+
+const MANAGED: &str = "cloudstor-managed:rig";
+/// A name only node n1's /etc/hosts knows, as an EFS DNS name is known only inside its VPC.
+const MANAGED_DNS_NAME: &str = "fs-rig.efs.rig.test";
+
+/// The managed plugin: `docker plugin create` + `enable` on node n1, its scratch rootfs
+/// holding no `mount.nfs`. It mounts the export itself, by name (resolved from the node's
+/// /etc/hosts, which Docker binds into the plugin) and, once set to a name that does not
+/// resolve, by the mount target IP of its Availability Zone. What it writes, node n2's
+/// plugin lists and the server holds.
+fn the_managed_plugin_mounts_the_export_itself_by_name_or_by_its_zones_ip(rig: &Rig) {
+    let (a, b) = (rig.node("n1"), rig.node("n2"));
+    let image = rig.load_image();
+    let package = managed_plugin_package(rig);
+    a.ok(&format!(
+        "printf '127.0.0.1 localhost\\n{} {MANAGED_DNS_NAME}\\n' > /run/rig-hosts && mount --bind /run/rig-hosts /etc/hosts",
+        rig::SERVER_IP
+    ));
+    let _undo = Undo(
+        a,
+        "docker plugin disable -f cloudstor-managed:rig; docker plugin rm -f cloudstor-managed:rig; \
+         umount /etc/hosts; unmount_managed_efs",
+    );
+    a.ok(&format!(
+        "mkdir -p /run/cloudstor/managed-data && docker plugin create {MANAGED} {} > /dev/null && \
+         docker plugin set {MANAGED} EFS_ID_GENERAL_PURPOSE=efs EFS_DNS_GENERAL_PURPOSE={MANAGED_DNS_NAME} \
+         NODE_ID=n1-managed data.source=/run/cloudstor/managed-data && docker plugin enable {MANAGED}",
+        package.display()
+    ));
+    a.ok(&format!(
+        "docker volume create -d {MANAGED} managed > /dev/null && \
+         docker run --rm -v managed:/data {image} sh -c 'echo written-by-name > /data/f'"
+    ));
+    // The mount table shows the source of the export's first mount in this kernel (the
+    // node's own plugin mounted it by IP), so the plugin's log says by what it mounted.
+    let by_name = format!("server={MANAGED_DNS_NAME} addr={}", rig::SERVER_IP);
+    assert_eq!(managed_mounts_logged(a, &by_name), 1);
+    let mounted = a.ok("managed_efs_mounts");
+    assert!(
+        mounted.contains(&format!(",addr={}", rig::SERVER_IP)),
+        "{mounted}"
+    );
+    assert_eq!(
+        rig.server
+            .ok("cat /run/export/volumes/managed/data/f")
+            .trim(),
+        "written-by-name"
+    );
+    let listed = b.call_ok("/VolumeDriver.List", &json!({}));
+    assert!(
+        volume_names(&listed.body).contains(&"managed".to_string()),
+        "{listed:?}"
+    );
+
+    a.ok(&format!(
+        "docker plugin disable -f {MANAGED} && unmount_managed_efs && \
+         docker plugin set {MANAGED} EFS_DNS_GENERAL_PURPOSE=fs-0000.efs.invalid AVAILABILITY_ZONE=rig-zone-b \
+         EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE=rig-zone-a=10.99.0.250,rig-zone-b={} && \
+         docker plugin enable {MANAGED}",
+        rig::SERVER_IP
+    ));
+    let read = a.ok(&format!(
+        "docker run --rm -v managed:/data {image} cat /data/f"
+    ));
+    assert_eq!(read.trim(), "written-by-name");
+    let by_ip = format!("server={0} addr={0}", rig::SERVER_IP);
+    assert_eq!(managed_mounts_logged(a, &by_ip), 1);
+    a.ok("docker volume rm managed > /dev/null");
+}
+
+/// How many times the managed plugin on `node` logged mounting the export with `server`
+/// (Docker keeps a managed plugin's output in its own log).
+fn managed_mounts_logged(node: &Guest, server: &str) -> usize {
+    std::fs::read_to_string(node.dir.join("dockerd.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("mounted EFS file system") && line.contains(server))
+        .count()
+}
+
+/// `cloudstor plugin package` with the static plugin, stripped: Docker gzips the rootfs into
+/// the guest's tmpfs, and a debug binary's symbols would make that slow.
+fn managed_plugin_package(rig: &Rig) -> std::path::PathBuf {
+    let package = rig.dir.join("managed-plugin");
+    let binary = rig.dir.join("cloudstor-plugin-static");
+    std::fs::copy(plugin_support::static_plugin_binary(), &binary).unwrap();
+    let status = std::process::Command::new("strip")
+        .arg(&binary)
+        .status()
+        .unwrap();
+    assert!(status.success(), "strip {}", binary.display());
+    let output = plugin_support::cloudstor(&[
+        "plugin",
+        "package",
+        &package.to_string_lossy(),
+        "--binary",
+        &binary.to_string_lossy(),
+    ]);
+    assert!(
+        output.status.success(),
+        "cloudstor plugin package: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    package
 }
 
 /// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a

@@ -1,8 +1,9 @@
 //! The managed Docker plugin package: `config.json` and a `rootfs/` that
 //! `docker plugin create cloudstor:aws DIR` accepts as it is.
 //!
-//! The rootfs is a scratch tree: the static plugin binary, a static busybox for the entrypoint
-//! (which turns `docker plugin set` settings into the plugin's config file) and for `mount`.
+//! The rootfs is a scratch tree: the static plugin binary and a static busybox for the
+//! entrypoint (which turns `docker plugin set` settings into the plugin's config file and binds
+//! hostpath data). The plugin mounts EFS with `mount(2)` itself: no `mount.nfs` helper needed.
 
 use std::fs;
 use std::io;
@@ -14,7 +15,7 @@ use super::template::{Template, template};
 const CONFIG_JSON: Template = template!("plugin/config.json");
 const ENTRYPOINT: Template = template!("plugin/entrypoint.sh");
 
-/// Busybox applets the entrypoint and the plugin run by name.
+/// Busybox applets the entrypoint runs by name.
 const BUSYBOX_APPLETS: [&str; 4] = ["sh", "mkdir", "mount", "umount"];
 
 /// Directories the plugin expects in its rootfs; `/var/lib/cloudstor` is the
@@ -196,7 +197,14 @@ mod tests {
             .filter(|env| env["settable"] == serde_json::json!(["value"]))
             .map(|env| env["name"].as_str().unwrap())
             .collect();
-        for name in ["EFS_ID_GENERAL_PURPOSE", "EFS_ID_MAXIO", "HOSTPATH_DIR"] {
+        for name in [
+            "EFS_ID_GENERAL_PURPOSE",
+            "EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE",
+            "EFS_ID_MAXIO",
+            "EFS_MOUNT_TARGET_IPS_MAXIO",
+            "AVAILABILITY_ZONE",
+            "HOSTPATH_DIR",
+        ] {
             assert!(settable.contains(&name), "{name} is settable");
         }
     }

@@ -1,7 +1,7 @@
 //! Getting each file system onto this node: EFS is mounted once per node under
 //! `mount_root/<id>` (volumes are subdirectories); hostpath needs nothing.
 //!
-//! The mount command is an argv, never a shell line, and runs under a time limit. The file
+//! The plugin mounts with `mount(2)` itself, on a thread of its own under a time limit. The file
 //! system root is never unmounted by Docker's Unmount, so Unmount can't hang on a dead
 //! NFS server; on restart the kernel's mount table says what is already mounted.
 //!
@@ -9,9 +9,11 @@
 //! resolver) the mount target of this node's Availability Zone, as amazon-efs-utils does.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
+use std::ffi::CString;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,15 +56,30 @@ pub enum ServerError {
     },
 }
 
-/// The server to mount: `dns_name` when it resolved, else the mount target IP of `zone`.
+/// Where an EFS file system is mounted from: the host the mount table shows before `:/`, and
+/// the address the kernel connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub host: String,
+    pub addr: IpAddr,
+}
+
+/// The server to mount: `dns_name` at the address it resolved to, else the mount target IP of
+/// `zone`.
 pub fn choose_server(
     dns_name: &str,
-    resolved: Result<(), String>,
+    resolved: Result<IpAddr, String>,
     mount_target_ips: &BTreeMap<String, IpAddr>,
     zone: Option<&str>,
-) -> Result<String, ServerError> {
-    let Err(reason) = resolved else {
-        return Ok(dns_name.to_string());
+) -> Result<Server, ServerError> {
+    let reason = match resolved {
+        Ok(addr) => {
+            return Ok(Server {
+                host: dns_name.to_string(),
+                addr,
+            });
+        }
+        Err(reason) => reason,
     };
     let dns_name = dns_name.to_string();
     if mount_target_ips.is_empty() {
@@ -81,7 +98,10 @@ pub fn choose_server(
         });
     };
     match mount_target_ips.get(zone) {
-        Some(ip) => Ok(host(*ip)),
+        Some(ip) => Ok(Server {
+            host: host(*ip),
+            addr: *ip,
+        }),
         None => Err(ServerError::NoIpForZone {
             dns_name,
             reason,
@@ -99,51 +119,147 @@ fn host(ip: IpAddr) -> String {
     }
 }
 
-/// Whether `dns_name` resolves within `limit` (the NFS port, as the mount would use it).
-async fn resolve(dns_name: &str, limit: Duration) -> Result<(), String> {
+/// The addresses `dns_name` resolves to within `limit`, never none, IPv4 first (EFS mount
+/// targets have one; a dual-stack one has both).
+async fn resolve(dns_name: &str, limit: Duration) -> Result<Vec<IpAddr>, String> {
     let name = dns_name.to_string();
     // getaddrinfo blocks and cannot be cancelled: a lookup past the limit finishes on its
     // blocking thread, unwaited for.
     let lookup = tokio::task::spawn_blocking(move || (name.as_str(), 2049).to_socket_addrs());
-    match tokio::time::timeout(limit, lookup).await {
-        Err(_) => Err(format!("no answer within {} s", limit.as_secs_f32())),
-        Ok(Err(join)) => Err(join.to_string()),
-        Ok(Ok(Err(err))) => Err(err.to_string()),
-        Ok(Ok(Ok(addrs))) if addrs.len() > 0 => Ok(()),
-        Ok(Ok(Ok(_))) => Err("no addresses".into()),
+    let mut addrs: Vec<IpAddr> = match tokio::time::timeout(limit, lookup).await {
+        Err(_) => return Err(format!("no answer within {} s", limit.as_secs_f32())),
+        Ok(Err(join)) => return Err(join.to_string()),
+        Ok(Ok(Err(err))) => return Err(err.to_string()),
+        Ok(Ok(Ok(addrs))) => addrs.map(|addr| addr.ip()).collect(),
+    };
+    if addrs.is_empty() {
+        return Err("no addresses".into());
     }
+    addrs.sort_by_key(|addr| (addr.is_ipv6(), *addr));
+    addrs.dedup();
+    Ok(addrs)
 }
 
 /// The options amazon-efs-utils applies by default.
 pub const EFS_MOUNT_OPTIONS: &str =
     "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport";
 
-/// `mount -t nfs4 -o <efs defaults>[,extra] <server>:/ <target>`.
-pub fn efs_mount_argv(server: &str, extra_options: Option<&str>, target: &Path) -> Vec<OsString> {
-    let options = match extra_options {
-        Some(extra) if !extra.is_empty() => format!("{EFS_MOUNT_OPTIONS},{extra}"),
-        _ => EFS_MOUNT_OPTIONS.to_string(),
-    };
-    vec![
-        "mount".into(),
-        "-t".into(),
-        "nfs4".into(),
-        "-o".into(),
-        options.into(),
-        format!("{server}:/").into(),
-        target.into(),
-    ]
+/// One `mount(2)` of an NFS export. The plugin mounts by itself rather than through a
+/// `mount.nfs` helper, which the managed plugin's scratch rootfs lacks: so it passes the
+/// server's address (`addr=`) that the helper would otherwise have resolved.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NfsMount {
+    pub source: String,
+    pub target: PathBuf,
+    pub options: String,
 }
 
-/// What the kernel has mounted at a mount point: file system type and source.
-#[derive(Debug, PartialEq, Eq)]
+impl NfsMount {
+    /// `<server>:/` on `target` with the EFS defaults, the server's address and `extra_options`.
+    pub fn efs(server: &Server, extra_options: Option<&str>, target: &Path) -> NfsMount {
+        let mut options = format!("{EFS_MOUNT_OPTIONS},addr={}", server.addr);
+        if let Some(extra) = extra_options.filter(|extra| !extra.is_empty()) {
+            options.push(',');
+            options.push_str(extra);
+        }
+        NfsMount {
+            source: format!("{}:/", server.host),
+            target: target.to_path_buf(),
+            options,
+        }
+    }
+
+    /// The system call itself; blocks for as long as the kernel waits for the server.
+    pub fn call(&self) -> Result<(), String> {
+        let c_string = |bytes: &[u8]| {
+            CString::new(bytes).map_err(|_| {
+                format!(
+                    "{} contains a NUL byte",
+                    String::from_utf8_lossy(bytes).escape_debug()
+                )
+            })
+        };
+        let source = c_string(self.source.as_bytes())?;
+        let target = c_string(self.target.as_os_str().as_bytes())?;
+        let options = c_string(self.options.as_bytes())?;
+        // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+        let result = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                c"nfs4".as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            )
+        };
+        if result == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        Err(format!(
+            "mount(2) of {} on {} -o {}: {error}{}",
+            self.source,
+            self.target.display(),
+            self.options,
+            mount_error_hint(&error)
+        ))
+    }
+}
+
+fn mount_error_hint(error: &std::io::Error) -> &'static str {
+    match error.raw_os_error() {
+        Some(libc::ENODEV) => "; this kernel has no NFS v4 client: load it with `modprobe nfsv4`",
+        Some(libc::EPERM) => {
+            "; mounting needs CAP_SYS_ADMIN: run the plugin as root (the managed plugin has it)"
+        }
+        _ => "",
+    }
+}
+
+/// Runs the blocking `mount` on a thread of its own and waits at most `limit` for it. A mount
+/// stuck in the kernel on an unreachable server cannot be cancelled, so its thread is left to
+/// finish; `busy` stays set until it does, so no second mount of the same file system piles
+/// up behind it, and a mount that succeeds late is found in the mount table next time.
+async fn mount_within(
+    limit: Duration,
+    busy: Arc<AtomicBool>,
+    mount: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> Result<(), String> {
+    if busy.swap(true, Ordering::AcqRel) {
+        return Err(
+            "an earlier mount of this file system is still waiting for the server; retry once \
+             the server answers"
+                .into(),
+        );
+    }
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = mount();
+        busy.store(false, Ordering::Release);
+        let _ = sender.send(result);
+    });
+    match tokio::time::timeout(limit, answer).await {
+        Err(_) => Err(format!(
+            "no answer from the server within {} s; the kernel keeps trying in the background",
+            limit.as_secs()
+        )),
+        Ok(Err(_)) => Err("the mount thread ended without an answer".into()),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// What the kernel has mounted at a mount point: file system type, source and, for NFS, the
+/// server address it is connected to (`addr=` in the super options).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountedAt {
     pub fstype: String,
     pub source: String,
+    pub server_addr: Option<IpAddr>,
 }
 
 /// The topmost mount at `target` in `/proc/self/mountinfo` text (mount point is field 5,
-/// with the kernel's octal escapes; type and source follow the ` - ` separator).
+/// with the kernel's octal escapes; type, source and super options follow the ` - `
+/// separator).
 pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<MountedAt> {
     let target = target.to_string_lossy();
     mountinfo
@@ -152,17 +268,34 @@ pub fn mounted_at(mountinfo: &str, target: &Path) -> Option<MountedAt> {
         .filter_map(|line| {
             let (_, tail) = line.split_once(" - ")?;
             let mut fields = tail.split(' ');
+            let fstype = fields.next()?.to_string();
+            let source = unescape_mountinfo(fields.next()?);
+            let server_addr = fields
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .find_map(|option| option.strip_prefix("addr=")?.parse().ok());
             Some(MountedAt {
-                fstype: fields.next()?.to_string(),
-                source: unescape_mountinfo(fields.next()?),
+                fstype,
+                source,
+                server_addr,
             })
         })
         .next_back()
 }
 
 impl MountedAt {
-    fn is_nfs_from(&self, server: &str) -> bool {
-        self.fstype.starts_with("nfs") && self.source == format!("{server}:/")
+    fn is_nfs(&self) -> bool {
+        self.fstype.starts_with("nfs")
+    }
+
+    /// Mounted by one of these names, or connected to one of these addresses. The source
+    /// alone is not enough: a second mount of an export this kernel already has mounted
+    /// shares its superblock, and the mount table shows the first mount's source.
+    fn is_nfs_from(&self, hosts: &[String], addrs: &[IpAddr]) -> bool {
+        self.is_nfs()
+            && (hosts.iter().any(|host| self.source == format!("{host}:/"))
+                || self.server_addr.is_some_and(|addr| addrs.contains(&addr)))
     }
 }
 
@@ -174,27 +307,30 @@ fn unescape_mountinfo(field: &str) -> String {
         .replace("\\134", "\\")
 }
 
-/// Runs `argv` directly (no shell), killing it if it outlives `limit`.
-pub async fn run_with_timeout(argv: &[OsString], limit: Duration) -> Result<(), String> {
-    let (program, args) = argv.split_first().ok_or("empty command")?;
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(limit, child)
-        .await
-        .map_err(|_| format!("gave up after {} s", limit.as_secs()))?
-        .map_err(|err| format!("cannot run {}: {err}", program.to_string_lossy()))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} exited with {}: {}",
-            program.to_string_lossy(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+/// An EFS file system as the mounter needs it.
+struct Efs<'a> {
+    id: &'a str,
+    dns_name: &'a str,
+    mount_target_ips: &'a BTreeMap<String, IpAddr>,
+}
+
+#[derive(Default)]
+struct MountSlot {
+    /// Held from the mount-table check to the end of the mount.
+    lock: tokio::sync::Mutex<()>,
+    /// Set while a `mount(2)` of this file system is in the kernel, even past its time limit.
+    in_kernel: Arc<AtomicBool>,
+    /// The addresses the DNS name resolved to, when last asked.
+    resolved: Mutex<Vec<IpAddr>>,
+}
+
+impl MountSlot {
+    fn resolved(&self) -> Vec<IpAddr> {
+        self.resolved.lock().expect("resolved addresses").clone()
+    }
+
+    fn remember(&self, addrs: &[IpAddr]) {
+        *self.resolved.lock().expect("resolved addresses") = addrs.to_vec();
     }
 }
 
@@ -202,9 +338,9 @@ pub struct Mounter {
     mount_root: PathBuf,
     limit: Duration,
     availability_zone: Option<String>,
-    /// One lock per file system, so two requests never mount the same one twice and a
+    /// One slot per file system, so two requests never mount the same one twice and a
     /// hanging mount of one never delays another's.
-    mounting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    mounting: Mutex<HashMap<String, Arc<MountSlot>>>,
 }
 
 impl Mounter {
@@ -230,71 +366,111 @@ impl Mounter {
         else {
             return Ok(());
         };
-        // Every mount target of the file system serves the same files, so a mount through
-        // any of them (a zone's by IP, or all by the DNS name) is the right one.
-        let servers: Vec<String> = std::iter::once(dns_name.clone())
-            .chain(mount_target_ips.values().map(|ip| host(*ip)))
-            .collect();
+        let efs = Efs {
+            id: &fs.id,
+            dns_name,
+            mount_target_ips,
+        };
         let target = self.mount_root.join(&fs.id);
-        if self.check(fs, &servers, &target)? {
+        let slot = self.slot_for(&fs.id);
+        if self.is_mounted(&efs, &slot, &target).await? {
             return Ok(());
         }
-        let lock = self.lock_for(&fs.id);
-        let _guard = lock.lock().await;
-        if self.check(fs, &servers, &target)? {
+        let _guard = slot.lock.lock().await;
+        if self.is_mounted(&efs, &slot, &target).await? {
             return Ok(());
         }
+        self.mount(&efs, mount_options.as_deref(), &slot, &target)
+            .await
+    }
+
+    async fn mount(
+        &self,
+        efs: &Efs<'_>,
+        mount_options: Option<&str>,
+        slot: &MountSlot,
+        target: &Path,
+    ) -> Result<(), Error> {
         let started = std::time::Instant::now();
-        let resolved = resolve(dns_name, RESOLVE_LIMIT.min(self.limit / 2)).await;
+        let resolved = resolve(efs.dns_name, RESOLVE_LIMIT.min(self.limit / 2))
+            .await
+            .map(|addrs| {
+                slot.remember(&addrs);
+                addrs[0]
+            });
         if let Err(reason) = &resolved {
-            tracing::warn!(filesystem = %fs.id, %dns_name, %reason, "DNS name does not resolve; trying the mount target of this node's Availability Zone");
+            tracing::warn!(filesystem = %efs.id, dns_name = %efs.dns_name, %reason, "DNS name does not resolve; trying the mount target of this node's Availability Zone");
         }
         let server = choose_server(
-            dns_name,
+            efs.dns_name,
             resolved,
-            mount_target_ips,
+            efs.mount_target_ips,
             self.availability_zone.as_deref(),
         )
         .map_err(|source| Error::MountServer {
-            filesystem: fs.id.clone(),
+            filesystem: efs.id.to_string(),
             source,
         })?;
-        std::fs::create_dir_all(&target).map_err(Error::io("cannot create", &target))?;
-        let argv = efs_mount_argv(&server, mount_options.as_deref(), &target);
-        run_with_timeout(&argv, self.limit.saturating_sub(started.elapsed()))
+        std::fs::create_dir_all(target).map_err(Error::io("cannot create", target))?;
+        let mount = NfsMount::efs(&server, mount_options, target);
+        let limit = self.limit.saturating_sub(started.elapsed());
+        mount_within(limit, slot.in_kernel.clone(), move || mount.call())
             .await
             .map_err(|message| Error::Mount {
-                filesystem: fs.id.clone(),
+                filesystem: efs.id.to_string(),
                 message,
             })?;
-        tracing::info!(filesystem = %fs.id, %server, target = %target.display(), "mounted EFS file system");
+        tracing::info!(filesystem = %efs.id, server = %server.host, addr = %server.addr, target = %target.display(), "mounted EFS file system");
         Ok(())
     }
 
-    /// `Ok(true)` when mounted from one of `servers`, `Ok(false)` when nothing is mounted
-    /// there.
-    fn check(
+    /// `Ok(true)` when `target` is an NFS mount from this file system's servers, `Ok(false)`
+    /// when nothing is mounted there. Every mount target serves the same files, so a mount
+    /// through any of them (a zone's by IP, or all by the DNS name) is the right one.
+    async fn is_mounted(
         &self,
-        fs: &FilesystemConfig,
-        servers: &[String],
+        efs: &Efs<'_>,
+        slot: &MountSlot,
         target: &Path,
     ) -> Result<bool, Error> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        match mounted_at(&mountinfo, target) {
-            None => Ok(false),
-            Some(mounted) if servers.iter().any(|server| mounted.is_nfs_from(server)) => Ok(true),
-            Some(mounted) => Err(Error::NotMounted {
-                filesystem: fs.id.clone(),
-                path: target.to_path_buf(),
-                server: servers.join(" or "),
-                found: format!("{} from {}", mounted.fstype, mounted.source),
-            }),
+        let Some(mounted) = mounted_at(&mountinfo, target) else {
+            return Ok(false);
+        };
+        let hosts: Vec<String> = std::iter::once(efs.dns_name.to_string())
+            .chain(efs.mount_target_ips.values().map(|ip| host(*ip)))
+            .collect();
+        let known_addrs = |slot: &MountSlot| -> Vec<IpAddr> {
+            efs.mount_target_ips
+                .values()
+                .copied()
+                .chain(slot.resolved())
+                .collect()
+        };
+        if mounted.is_nfs_from(&hosts, &known_addrs(slot)) {
+            return Ok(true);
         }
+        // An NFS mount whose source is another name may still be this server's (a shared
+        // superblock shows the first mount's source): ask what the name resolves to now.
+        if mounted.is_nfs() {
+            if let Ok(addrs) = resolve(efs.dns_name, RESOLVE_LIMIT.min(self.limit / 2)).await {
+                slot.remember(&addrs);
+                if mounted.is_nfs_from(&hosts, &known_addrs(slot)) {
+                    return Ok(true);
+                }
+            }
+        }
+        Err(Error::NotMounted {
+            filesystem: efs.id.to_string(),
+            path: target.to_path_buf(),
+            server: hosts.join(" or "),
+            found: format!("{} from {}", mounted.fstype, mounted.source),
+        })
     }
 
-    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.mounting.lock().expect("mount locks");
-        locks.entry(id.to_string()).or_default().clone()
+    fn slot_for(&self, id: &str) -> Arc<MountSlot> {
+        let mut slots = self.mounting.lock().expect("mount slots");
+        slots.entry(id.to_string()).or_default().clone()
     }
 }
 
@@ -302,29 +478,61 @@ impl Mounter {
 mod tests {
     use super::*;
 
+    fn server(host: &str, addr: &str) -> Server {
+        Server {
+            host: host.into(),
+            addr: addr.parse().unwrap(),
+        }
+    }
+
     #[test]
-    fn efs_mount_is_an_argv_with_efs_utils_defaults() {
-        let argv = efs_mount_argv(
-            "fs-0123.efs.eu-west-1.amazonaws.com",
+    fn an_efs_mount_passes_the_servers_address_with_efs_utils_defaults() {
+        let mount = NfsMount::efs(
+            &server("fs-0123.efs.eu-west-1.amazonaws.com", "10.0.1.5"),
             None,
             Path::new("/var/lib/cloudstor/mnt/fs-0123"),
         );
         assert_eq!(
-            argv,
-            [
-                "mount",
-                "-t",
-                "nfs4",
-                "-o",
-                "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport",
-                "fs-0123.efs.eu-west-1.amazonaws.com:/",
-                "/var/lib/cloudstor/mnt/fs-0123",
-            ]
-            .map(OsString::from)
+            mount,
+            NfsMount {
+                source: "fs-0123.efs.eu-west-1.amazonaws.com:/".into(),
+                target: "/var/lib/cloudstor/mnt/fs-0123".into(),
+                options: "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,\
+                          noresvport,addr=10.0.1.5"
+                    .into(),
+            }
         );
-        let with_extra = efs_mount_argv("d", Some("ro"), Path::new("/m; rm -rf /"));
-        assert!(with_extra[4].to_string_lossy().ends_with(",noresvport,ro"));
-        assert_eq!(with_extra[6], "/m; rm -rf /", "a path stays one argument");
+        let by_ip = NfsMount::efs(
+            &server("[fd00::25]", "fd00::25"),
+            Some("ro"),
+            Path::new("/m"),
+        );
+        assert_eq!(by_ip.source, "[fd00::25]:/");
+        assert!(by_ip.options.ends_with(",noresvport,addr=fd00::25,ro"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_mount_names_what_was_mounted_and_why() {
+        let target = tempfile::tempdir().unwrap();
+        let mount = NfsMount::efs(&server("127.0.0.1", "127.0.0.1"), None, target.path());
+        let busy = Arc::new(AtomicBool::new(false));
+        // This machine's kernel has no NFS (ENODEV); one with NFS finds no server (refused):
+        // either way the mount fails, within the limit, and says what it tried.
+        let err = mount_within(Duration::from_secs(20), busy, move || mount.call())
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("mount(2) of 127.0.0.1:/ on ") && err.contains("addr=127.0.0.1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_mount_error_says_what_to_do_for_a_missing_client_or_capability() {
+        let hint = |errno| mount_error_hint(&std::io::Error::from_raw_os_error(errno));
+        assert!(hint(libc::ENODEV).contains("modprobe nfsv4"));
+        assert!(hint(libc::EPERM).contains("CAP_SYS_ADMIN"));
+        assert_eq!(hint(libc::ECONNREFUSED), "");
     }
 
     #[test]
@@ -335,11 +543,11 @@ mod tests {
 98 22 0:51 / /mnt/with\\040space rw - tmpfs tmpfs rw
 ";
         let efs = mounted_at(mountinfo, Path::new("/var/lib/cloudstor/mnt/fs-1")).unwrap();
-        assert!(efs.is_nfs_from("fs-1.efs"));
-        assert!(!efs.is_nfs_from("fs-2.efs"));
+        assert!(efs.is_nfs_from(&["fs-1.efs".into()], &[]));
+        assert!(!efs.is_nfs_from(&["fs-2.efs".into()], &[]));
         let spaced = mounted_at(mountinfo, Path::new("/mnt/with space")).unwrap();
         assert_eq!(spaced.fstype, "tmpfs");
-        assert!(!spaced.is_nfs_from("tmpfs"));
+        assert!(!spaced.is_nfs_from(&["tmpfs".into()], &[]));
         assert!(mounted_at(mountinfo, Path::new("/var/lib/cloudstor/mnt")).is_none());
     }
 
@@ -352,19 +560,21 @@ mod tests {
 
     #[test]
     fn a_name_that_resolves_is_mounted_by_name() {
-        let server = choose_server("fs-1.efs", Ok(()), &ips(), Some("us-east-1a")).unwrap();
-        assert_eq!(server, "fs-1.efs");
+        let resolved = Ok("10.0.9.9".parse().unwrap());
+        let chosen = choose_server("fs-1.efs", resolved, &ips(), Some("us-east-1a")).unwrap();
+        assert_eq!(chosen, server("fs-1.efs", "10.0.9.9"));
     }
 
     #[test]
     fn a_name_that_does_not_resolve_falls_back_to_the_zones_mount_target() {
         let failed = || Err("Name or service not known".to_string());
-        let server = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1a")).unwrap();
-        assert_eq!(server, "10.0.1.5");
-        let server = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1b")).unwrap();
+        let chosen = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1a")).unwrap();
+        assert_eq!(chosen, server("10.0.1.5", "10.0.1.5"));
+        let chosen = choose_server("fs-1.efs", failed(), &ips(), Some("us-east-1b")).unwrap();
         assert_eq!(
-            server, "[fd00::25]",
-            "IPv6 in brackets, as mount.nfs wants it"
+            chosen,
+            server("[fd00::25]", "fd00::25"),
+            "IPv6 in brackets, as mount.nfs and the mount table write it"
         );
     }
 
@@ -395,7 +605,13 @@ mod tests {
 
     #[tokio::test]
     async fn resolution_fails_for_an_unresolvable_name_and_passes_an_ip() {
-        resolve("10.99.0.1", Duration::from_secs(1)).await.unwrap();
+        let addrs = resolve("10.99.0.1", Duration::from_secs(1)).await.unwrap();
+        assert_eq!(addrs, ["10.99.0.1".parse::<IpAddr>().unwrap()]);
+        let localhost = resolve("localhost", Duration::from_secs(5)).await.unwrap();
+        assert!(
+            localhost[0].is_loopback() && localhost[0].is_ipv4(),
+            "{localhost:?}"
+        );
         let err = resolve("fs-0000.efs.invalid", Duration::from_secs(5))
             .await
             .unwrap_err();
@@ -406,27 +622,51 @@ mod tests {
     fn a_mount_by_ip_is_recognised() {
         let mountinfo = "97 22 0:50 / /mnt/fs-1 rw - nfs4 10.0.1.5:/ rw,vers=4.1\n";
         let mounted = mounted_at(mountinfo, Path::new("/mnt/fs-1")).unwrap();
-        assert!(mounted.is_nfs_from(&host("10.0.1.5".parse().unwrap())));
+        assert!(mounted.is_nfs_from(&[host("10.0.1.5".parse().unwrap())], &[]));
+    }
+
+    #[test]
+    fn a_mount_sharing_another_mounts_superblock_is_recognised_by_its_server_address() {
+        // The kernel shows the source of the first mount of an export, whatever name the
+        // second was mounted by; `addr=` says which server it is connected to.
+        let mountinfo = "97 22 0:50 / /mnt/fs-1 rw - nfs4 10.0.1.5:/ rw,vers=4.1,clientaddr=10.0.1.9,addr=10.0.1.5,local_lock=none\n\
+                         98 22 0:51 / /mnt/other rw - nfs4 10.0.7.7:/ rw,vers=4.1,addr=10.0.7.7\n";
+        let mounted = mounted_at(mountinfo, Path::new("/mnt/fs-1")).unwrap();
+        assert_eq!(mounted.server_addr, Some("10.0.1.5".parse().unwrap()));
+        let by_name = ["fs-1.efs".to_string()];
+        assert!(!mounted.is_nfs_from(&by_name, &[]));
+        assert!(mounted.is_nfs_from(&by_name, &["10.0.1.5".parse().unwrap()]));
+        let other = mounted_at(mountinfo, Path::new("/mnt/other")).unwrap();
+        assert!(!other.is_nfs_from(&by_name, &["10.0.1.5".parse().unwrap()]));
     }
 
     #[tokio::test]
-    async fn a_hanging_mount_command_is_killed_at_the_limit() {
-        let argv = ["sleep", "10"].map(OsString::from);
+    async fn a_hanging_mount_answers_at_the_limit_and_blocks_a_second_until_it_returns() {
+        let busy = Arc::new(AtomicBool::new(false));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let hanging = move || {
+            released.recv().unwrap();
+            Ok(())
+        };
         let started = std::time::Instant::now();
-        let err = run_with_timeout(&argv, Duration::from_millis(200))
+        let err = mount_within(Duration::from_millis(200), busy.clone(), hanging)
             .await
             .unwrap_err();
-        assert!(err.contains("gave up"), "{err}");
+        assert!(err.contains("no answer from the server within"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
-    }
 
-    #[tokio::test]
-    async fn a_failing_mount_command_reports_its_stderr() {
-        let argv = ["sh", "-c", "echo no route to host >&2; exit 32"].map(OsString::from);
-        let err = run_with_timeout(&argv, Duration::from_secs(5))
+        let second = mount_within(Duration::from_secs(5), busy.clone(), || Ok(()))
             .await
             .unwrap_err();
-        assert!(err.contains("no route to host"), "{err}");
+        assert!(second.contains("still waiting for the server"), "{second}");
+
+        release.send(()).unwrap();
+        while busy.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        mount_within(Duration::from_secs(5), busy, || Ok(()))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -13,8 +13,36 @@ set -eu
 CONFIG=/etc/cloudstor/plugin.toml
 DATA=/var/lib/cloudstor-plugin
 
+# efs_filesystem ID MODE DNS_NAME [ZONE=IP,ZONE=IP]
 efs_filesystem() {
 	printf '\n[[filesystems]]\nid = "%s"\nperformance_mode = "%s"\nbackend = "efs"\ndns_name = "%s"\n' "$1" "$2" "$3"
+	if [ -n "${4:-}" ]; then
+		# An assignment, so that set -e stops at a malformed list.
+		table=$(zone_table "$4")
+		printf 'mount_target_ips = %s\n' "$table"
+	fi
+}
+
+# zone_table us-east-1a=10.0.1.5,us-east-1b=10.0.2.7 prints the TOML inline table
+# { "us-east-1a" = "10.0.1.5", "us-east-1b" = "10.0.2.7" }; the plugin checks the addresses.
+zone_table() {
+	separator=''
+	printf '{ '
+	old_ifs=$IFS
+	IFS=,
+	for pair in $1; do
+		case $pair in
+		?*=?*) ;;
+		*)
+			echo "cloudstor: '$pair' in the mount target IPs is not zone=ip (us-east-1a=10.0.1.5); fix it with docker plugin set" >&2
+			exit 1
+			;;
+		esac
+		printf '%s"%s" = "%s"' "$separator" "${pair%%=*}" "${pair#*=}"
+		separator=', '
+	done
+	IFS=$old_ifs
+	printf ' }'
 }
 
 write_config() {
@@ -25,11 +53,16 @@ write_config() {
 	if [ -n "${NODE_ID:-}" ]; then
 		printf 'node_id = "%s"\n' "$NODE_ID"
 	fi
+	if [ -n "${AVAILABILITY_ZONE:-}" ]; then
+		printf 'availability_zone = "%s"\n' "$AVAILABILITY_ZONE"
+	fi
 	if [ -n "${EFS_ID_GENERAL_PURPOSE:-}" ]; then
-		efs_filesystem "$EFS_ID_GENERAL_PURPOSE" generalPurpose "${EFS_DNS_GENERAL_PURPOSE:?is required with EFS_ID_GENERAL_PURPOSE}"
+		efs_filesystem "$EFS_ID_GENERAL_PURPOSE" generalPurpose "${EFS_DNS_GENERAL_PURPOSE:?is required with EFS_ID_GENERAL_PURPOSE}" \
+			"${EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE:-}"
 	fi
 	if [ -n "${EFS_ID_MAXIO:-}" ]; then
-		efs_filesystem "$EFS_ID_MAXIO" maxIO "${EFS_DNS_MAXIO:?is required with EFS_ID_MAXIO}"
+		efs_filesystem "$EFS_ID_MAXIO" maxIO "${EFS_DNS_MAXIO:?is required with EFS_ID_MAXIO}" \
+			"${EFS_MOUNT_TARGET_IPS_MAXIO:-}"
 	fi
 	if [ -n "${HOSTPATH_DIR:-}" ]; then
 		printf '\n[[filesystems]]\nid = "hostpath"\nperformance_mode = "generalPurpose"\nbackend = "hostpath"\npath = "%s"\n' "$HOSTPATH_DIR"

@@ -339,3 +339,30 @@ pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The plugin built statically (a scratch rootfs has no libc): `CLOUDSTOR_STATIC_PLUGIN`,
+/// else built here, once per test process, with `+crt-static` for the explicit host target,
+/// as the docs say.
+pub fn static_plugin_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CLOUDSTOR_STATIC_PLUGIN") {
+            return PathBuf::from(path);
+        }
+        let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static-plugin");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--no-default-features",
+                "--bin",
+                "cloudstor-plugin",
+            ])
+            .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
+            .arg(&target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .status()
+            .unwrap();
+        assert!(status.success(), "static build of cloudstor-plugin");
+        target_dir.join("x86_64-unknown-linux-gnu/debug/cloudstor-plugin")
+    })
+}

@@ -21,3 +21,14 @@ wait_until() {
         sleep 0.1
     done
 }
+
+# managed_efs_mounts: the NFS mounts under a managed plugin's propagated mount, as
+# /proc/mounts lists them.
+managed_efs_mounts() {
+    awk '$3 == "nfs4" && $2 ~ /propagated-mount/' /proc/mounts
+}
+
+# unmount_managed_efs: what a disabled managed plugin left mounted (Docker may leave it).
+unmount_managed_efs() {
+    managed_efs_mounts | awk '{print $2}' | xargs -r -n1 umount -l
+}

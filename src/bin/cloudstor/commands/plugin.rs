@@ -19,7 +19,7 @@ enum PluginCommand {
         /// The statically linked plugin binary; default: cloudstor-plugin beside this program.
         #[arg(long)]
         binary: Option<PathBuf>,
-        /// A statically linked busybox (Debian: busybox-static) for the entrypoint and mount.
+        /// A statically linked busybox (Debian: busybox-static) for the entrypoint.
         #[arg(long, default_value = "/bin/busybox")]
         busybox: PathBuf,
     },
