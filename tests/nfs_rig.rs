@@ -813,7 +813,9 @@ fn a_server_restart_keeps_data_and_leases_and_a_replaced_export_goes_stale(rig: 
         listed.body
     );
     assert!(
-        listed.err().contains("umount -l") || listed.body["Volumes"] == json!([]),
+        listed.err().contains("umount -l")
+            || listed.err().contains("emptied or replaced")
+            || listed.body["Volumes"] == json!([]),
         "{listed:?}"
     );
     // The documented recovery: stop the containers, drop the node's mount of the file
@@ -822,6 +824,14 @@ fn a_server_restart_keeps_data_and_leases_and_a_replaced_export_goes_stale(rig: 
     a.call_ok("/VolumeDriver.Unmount", &mount("durable", "d1"));
     for node in [a, b] {
         node.ok("umount -l /run/cloudstor/mnt/efs");
+    }
+    // Both nodes used the old store: the new, empty export is refused, not made a store,
+    // until the operator deletes each node's record of the old one.
+    let refused = a.call_err("/VolumeDriver.Create", &named("fresh"));
+    assert!(refused.contains("emptied or replaced"), "{refused}");
+    rig.server.ok("test -z \"$(ls -A /run/export)\"");
+    for node in [a, b] {
+        node.ok("rm /run/cloudstor/state/stores/efs.json");
     }
     a.call_ok("/VolumeDriver.Create", &named("fresh"));
     let names = volume_names(&a.call_ok("/VolumeDriver.List", &json!({})).body);

@@ -172,6 +172,35 @@ fn a_missing_or_foreign_store_is_an_error_and_nothing_is_created() {
     a.ok("/VolumeDriver.Get", &name_body(&volume));
 }
 
+/// An emptied or replaced file system (an EFS file system recreated under the same name, a
+/// share swapped for an empty one): a node that used the old store refuses the new, empty one
+/// and writes nothing to it, since its tasks would start on empty volumes, until an operator
+/// deletes the node's record of the old store.
+#[test]
+fn an_emptied_file_system_is_refused_until_an_operator_accepts_it() {
+    let shared = tempfile::tempdir().unwrap();
+    let store = shared.path().join("share");
+    std::fs::create_dir(&store).unwrap();
+    let a = TestPlugin::start(&store, "node-a", "");
+    a.ok("/VolumeDriver.Create", &name_body("precious"));
+    std::fs::rename(&store, shared.path().join("old")).unwrap();
+    std::fs::create_dir(&store).unwrap();
+
+    let refused = a.err("/VolumeDriver.Create", &name_body("fresh"));
+    assert!(
+        refused.contains("has no store") && refused.contains("emptied or replaced"),
+        "{refused}"
+    );
+    a.err("/VolumeDriver.Mount", &mount_body("precious", "c1"));
+    assert!(
+        std::fs::read_dir(&store).unwrap().next().is_none(),
+        "nothing written to the empty file system"
+    );
+
+    std::fs::remove_file(a.state_dir().join("stores/shared.json")).unwrap();
+    a.ok("/VolumeDriver.Create", &name_body("fresh"));
+}
+
 /// Item 3: a container removed while the plugin was down never sends its Unmount; the
 /// restarted plugin asks Docker and releases the mount, and an operator can too.
 #[test]

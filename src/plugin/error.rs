@@ -89,6 +89,19 @@ pub enum Error {
         path: PathBuf,
         entry: String,
     },
+    #[error(
+        "file system {filesystem}: {found}, but this node last used store {seen} there; \
+         nothing was written. The file system was emptied or replaced behind cloudstor's back: \
+         check that the right one is mounted. If the new store is meant, delete {} on this node",
+        record.display()
+    )]
+    StoreReplaced {
+        filesystem: String,
+        /// Where, and what is there now.
+        found: String,
+        seen: String,
+        record: PathBuf,
+    },
     #[error("file system {filesystem} at {path} is not a live NFS mount of {server}: {found}")]
     NotMounted {
         filesystem: String,

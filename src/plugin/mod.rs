@@ -26,6 +26,7 @@ pub mod driver;
 pub mod error;
 pub mod lane;
 pub mod lease;
+pub mod marker;
 pub mod mounter;
 pub mod name;
 pub mod options;

@@ -13,9 +13,9 @@
 //! .cloudstor-store.json          the marker: which file system this is
 //! ```
 //!
-//! The marker is how a node knows it is looking at the right store before it writes: an EFS
-//! file system that is not mounted leaves an empty local directory, and a moved share leaves
-//! nothing, and in neither case may a volume be rebuilt on the node's own disk.
+//! The marker (see `marker`) is how a node knows it is looking at the right store before it
+//! writes: an EFS file system that is not mounted leaves an empty local directory, and a moved
+//! share leaves nothing, and in neither case may a volume be rebuilt on the node's own disk.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -29,15 +29,12 @@ use super::clock::unix_now;
 use super::config::{Backend, FilesystemConfig, PluginConfig};
 use super::error::Error;
 use super::lane::Commit;
-use super::lease::{LEASES_DIR, NODES_DIR};
+use super::lease::LEASES_DIR;
 use super::name::VolumeName;
 use super::options::{PerformanceMode, VolumeOptions};
 
 const META_FILE: &str = "volume.json";
 const DATA_DIR: &str = "data";
-const MARKER_FILE: &str = ".cloudstor-store.json";
-/// What a store written by a plugin before markers existed holds; such a store is adopted.
-const STORE_DIRS: [&str; 4] = ["volumes", "trash", ".staging", NODES_DIR];
 
 static STAGING_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -48,10 +45,13 @@ pub struct FsRoot {
     pub performance_mode: PerformanceMode,
     pub backend: &'static str,
     pub path: PathBuf,
+    /// Where this node keeps what it last found in the store's marker (see `marker`);
+    /// `None` keeps no record.
+    pub record: Option<PathBuf>,
 }
 
 impl FsRoot {
-    pub fn new(fs: &FilesystemConfig, mount_root: &Path) -> Self {
+    pub fn new(fs: &FilesystemConfig, mount_root: &Path, state_dir: &Path) -> Self {
         let (backend, path) = match &fs.backend {
             Backend::Efs { .. } => ("efs", mount_root.join(&fs.id)),
             Backend::HostPath { path } => ("hostpath", path.clone()),
@@ -61,6 +61,7 @@ impl FsRoot {
             performance_mode: fs.performance_mode,
             backend,
             path,
+            record: Some(super::marker::record_path(state_dir, &fs.id)),
         }
     }
 
@@ -74,82 +75,6 @@ impl FsRoot {
 
     pub fn staging_dir(&self) -> PathBuf {
         self.path.join(".staging")
-    }
-
-    /// Checks that this is the store of file system `id` before anything writes to it. An
-    /// empty directory (a new file system) or a store from before markers gets its marker
-    /// now; a missing directory, a foreign one or another file system's store is an error.
-    pub fn verify(&self) -> Result<(), Error> {
-        let marker = self.path.join(MARKER_FILE);
-        match std::fs::read(&marker) {
-            Ok(bytes) => self.check_marker(&marker, &bytes),
-            Err(err) if err.kind() == ErrorKind::NotFound => self.initialise(),
-            Err(err) => Err(Error::io("cannot read", marker)(err)),
-        }
-    }
-
-    fn check_marker(&self, marker: &Path, bytes: &[u8]) -> Result<(), Error> {
-        let found: StoreMarker = serde_json::from_slice(bytes).map_err(|err| Error::Metadata {
-            path: marker.to_path_buf(),
-            message: err.to_string(),
-        })?;
-        if found.filesystem == self.id {
-            return Ok(());
-        }
-        Err(Error::WrongStore {
-            filesystem: self.id.clone(),
-            path: self.path.clone(),
-            found: found.filesystem,
-        })
-    }
-
-    fn initialise(&self) -> Result<(), Error> {
-        let entries: Vec<String> = match std::fs::read_dir(&self.path) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                return Err(Error::StoreMissing {
-                    filesystem: self.id.clone(),
-                    path: self.path.clone(),
-                });
-            }
-            Err(err) => return Err(Error::io("cannot read", &self.path)(err)),
-        };
-        let foreign = entries
-            .iter()
-            .find(|name| !STORE_DIRS.contains(&name.as_str()) && !name.starts_with(MARKER_FILE));
-        if let Some(foreign) = foreign {
-            return Err(Error::NotAStore {
-                filesystem: self.id.clone(),
-                path: self.path.clone(),
-                entry: foreign.clone(),
-            });
-        }
-        self.write_marker()
-    }
-
-    /// Written beside and renamed into place, so another node never reads half a marker.
-    fn write_marker(&self) -> Result<(), Error> {
-        let marker = self.path.join(MARKER_FILE);
-        let temporary = self.path.join(format!(
-            "{MARKER_FILE}.{}.{}",
-            std::process::id(),
-            STAGING_SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        let json = serde_json::to_vec_pretty(&StoreMarker {
-            filesystem: self.id.clone(),
-        })
-        .expect("marker serialises");
-        std::fs::write(&temporary, json)
-            .and_then(|()| std::fs::rename(&temporary, &marker))
-            .map_err(|err| {
-                let _ = std::fs::remove_file(&temporary);
-                Error::io("cannot write store marker", marker)(err)
-            })?;
-        tracing::info!(filesystem = %self.id, path = %self.path.display(), "initialised the volume store");
-        Ok(())
     }
 
     /// The volume called `name` on this file system, if there is one.
@@ -207,11 +132,6 @@ impl FsRoot {
             Err(err) => Err(Error::io("cannot create volume directory", target)(err)),
         }
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoreMarker {
-    filesystem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +196,7 @@ impl Store {
         let roots = config
             .filesystems
             .iter()
-            .map(|fs| FsRoot::new(fs, &config.mount_root))
+            .map(|fs| FsRoot::new(fs, &config.mount_root, &config.state_dir))
             .collect();
         Self { roots }
     }
@@ -440,6 +360,7 @@ pub(crate) mod tests {
                 performance_mode: *mode,
                 backend: "hostpath",
                 path: path.to_path_buf(),
+                record: None,
             })
             .collect();
         Store::from_roots(roots)
