@@ -57,15 +57,10 @@ fn nodes_dir(volume_dir: &Path) -> PathBuf {
 }
 
 /// Pushes `node`'s heartbeat on the file system at `root` to `until`.
-/// Never creates `root` itself: a store that is gone must stay gone (see `store`).
+/// Creates no directory: `nodes/` is made with the store's marker (see `marker`), and a file
+/// system replaced since the marker was read must not get a heartbeat.
 pub fn beat(root: &Path, node: &str, until: SystemTime) -> Result<(), Error> {
     let dir = root.join(NODES_DIR);
-    match std::fs::create_dir(&dir) {
-        Err(err) if err.kind() != ErrorKind::AlreadyExists => {
-            return Err(Error::io("cannot create", dir)(err));
-        }
-        _ => {}
-    }
     set_time(&dir.join(format!("{node}{HEARTBEAT_SUFFIX}")), until, true)
         .map_err(Error::io("cannot write heartbeat", dir))
 }
@@ -176,6 +171,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let volume = root.path().join("volumes").join("v1");
         std::fs::create_dir_all(volume.join(LEASES_DIR)).unwrap();
+        std::fs::create_dir(root.path().join(NODES_DIR)).unwrap();
         (root, volume)
     }
 

@@ -145,7 +145,17 @@ impl FsRoot {
 
     /// Written beside and linked into place: another node never reads half a marker, and
     /// when two nodes initialise at once the first link wins and the other adopts its marker.
+    /// `nodes/` is made first, here only: a heartbeat never makes it (see `lease::beat`), so
+    /// a file system replaced after a node last read its marker (which an NFS client may
+    /// still serve from its cache) gets no heartbeat that would make it look like a store.
     fn write_marker(&self) -> Result<StoreMarker, Error> {
+        let nodes = self.path.join(NODES_DIR);
+        match std::fs::create_dir(&nodes) {
+            Err(err) if err.kind() != ErrorKind::AlreadyExists => {
+                return Err(Error::io("cannot create", nodes)(err));
+            }
+            _ => {}
+        }
         let path = self.path.join(MARKER_FILE);
         let marker = StoreMarker {
             filesystem: self.id.clone(),
@@ -237,7 +247,7 @@ mod tests {
                 .unwrap();
         assert_eq!(recorded, made);
         node.verify().unwrap();
-        assert_eq!(entries(dir.path()), [MARKER_FILE]);
+        assert_eq!(entries(dir.path()), [MARKER_FILE, NODES_DIR]);
     }
 
     #[test]
@@ -246,7 +256,8 @@ mod tests {
         let node = root(dir.path(), state.path());
         node.verify().unwrap();
         let used = marker(dir.path()).store_id;
-        std::fs::remove_file(dir.path().join(MARKER_FILE)).unwrap();
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        std::fs::create_dir(dir.path()).unwrap();
 
         let err = node.verify().unwrap_err().to_string();
         assert!(
@@ -305,6 +316,10 @@ mod tests {
                     .unwrap();
             assert_eq!(recorded, marker);
         }
-        assert_eq!(entries(dir.path()), [MARKER_FILE], "no temporary left");
+        assert_eq!(
+            entries(dir.path()),
+            [MARKER_FILE, NODES_DIR],
+            "no temporary left"
+        );
     }
 }
