@@ -124,6 +124,94 @@ fn efs_provisioned_throughput_bills_95_mibps_for_570_dollars() {
     assert!(close(&comparison["efs"]["total"], 600.0));
 }
 
+/// What users type first: "100GB" means AWS's GB (2^30 bytes), as on its pricing page,
+/// console and calculator: 100 × $0.088 = $8.80, said once in the output.
+#[test]
+fn size_100gb_of_gp3_in_eu_west_1_is_8_80_as_aws_says() {
+    let comparison = json("--size 100GB --region eu-west-1");
+    assert!(
+        close(&comparison["ebs"]["total"], 8.80),
+        "{}",
+        comparison["ebs"]
+    );
+    assert!(close(&comparison["scenario"]["size_gib"], 100.0));
+    let table = success("--size 100GB --region eu-west-1");
+    assert!(table.contains("100 GiB-mo × $0.088 = $8.80"), "{table}");
+    assert_eq!(table.matches("1 GB = 2^30 bytes").count(), 1, "{table}");
+    let terabyte = json("--size 1TB --region us-east-1");
+    assert!(close(&terabyte["ebs"]["total"], 1024.0 * 0.08));
+}
+
+#[test]
+fn input_edges_get_clear_messages() {
+    let stderr = failure("--size -5GB --region us-east-1");
+    assert!(
+        stderr.contains("the size must be greater than zero"),
+        "{stderr}"
+    );
+    let big = json("--size 1e3GB --region us-east-1");
+    assert!(close(&big["scenario"]["size_gib"], 1000.0), "{big}");
+    let stderr = failure("--size 100GiB --region us-east-1 --read-gb inf");
+    assert!(
+        stderr
+            .contains("--read-gb and --write-gb take a finite number of GB, zero or more, got inf"),
+        "{stderr}"
+    );
+    let stderr = failure("--size 100GiB --region us-east-1 --write-gb -3");
+    assert!(stderr.contains("zero or more, got -3"), "{stderr}");
+    let stderr =
+        failure("--size 100GiB --region us-east-1 --standard-share 50% --archive-share 80%");
+    assert!(
+        stderr.contains("--standard-share 50% + --archive-share 80% is more than 100%"),
+        "{stderr}"
+    );
+    let stderr = failure("--size 100GiB --region eu_west_1");
+    assert!(stderr.contains("not an AWS region code"), "{stderr}");
+}
+
+/// Alone, --archive-share takes its data out of Standard: 80% Archive leaves 20% Standard.
+#[test]
+fn archive_share_alone_leaves_the_rest_in_standard() {
+    let comparison = json("--size 100GiB --region us-east-1 --archive-share 80%");
+    let efs = &comparison["efs"];
+    assert!(
+        close(&line(efs, "Standard storage")["quantity"], 20.0),
+        "{efs}"
+    );
+    assert!(
+        close(&line(efs, "Archive storage")["quantity"], 80.0),
+        "{efs}"
+    );
+}
+
+#[test]
+fn region_names_are_case_insensitive() {
+    let comparison = json("--size 100GiB --region EU-West-1");
+    assert_eq!(comparison["scenario"]["region"], "eu-west-1");
+    assert!(close(&comparison["ebs"]["total"], 8.80));
+}
+
+#[test]
+fn impossible_ebs_volumes_are_refused_with_the_limit() {
+    let stderr = failure("--size 10GiB --region us-east-1 --ebs-type io2 --iops 256000");
+    assert!(
+        stderr.contains("io2 volumes take at most 1000 IOPS per GiB, so 256000 IOPS need a volume of at least 256 GiB, got 10 GiB"),
+        "{stderr}"
+    );
+    let stderr = failure("--size 20TiB --region us-east-1 --ebs-type st1");
+    assert!(
+        stderr.contains("st1 volumes hold at most 16384 GiB, got 20480 GiB"),
+        "{stderr}"
+    );
+    let stderr = failure("--size 10GiB --region us-east-1 --ebs-throughput 2000");
+    assert!(
+        stderr.contains(
+            "gp3 throughput is at most 0.25 MiB/s per IOPS, so 2000 MiB/s needs --iops 8000 or more"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_sizes_are_clear_errors() {
     let stderr = failure("--size 100MB --region us-east-1");
@@ -134,6 +222,8 @@ fn bad_sizes_are_clear_errors() {
     let stderr = failure("--size 100 --region us-east-1");
     assert!(stderr.contains("add a unit"), "{stderr}");
     let stderr = failure("--size=-3GB --region us-east-1");
+    assert!(stderr.contains("greater than zero"), "{stderr}");
+    let stderr = failure("--size GB --region us-east-1");
     assert!(stderr.contains("expected a number"), "{stderr}");
 }
 
@@ -195,18 +285,64 @@ fn offer_file_prices_replace_bundled_ones_and_cite_the_file() {
     assert!(close(&comparison["ebs"]["total"], 13.0));
 }
 
+/// AWS_REGION, else the profile's region, else us-east-1, silently: no instance-metadata
+/// lookup (metadata is left enabled here, so a lookup would show as a warning on stderr).
 #[test]
-fn default_region_comes_from_the_aws_chain_else_us_east_1() {
-    let table = success("--size 10GiB");
-    assert!(table.starts_with("EFS vs EBS in us-east-1"), "{table}");
-    let output = Command::new(env!("CARGO_BIN_EXE_cloudstor"))
-        .args(["cost", "--size", "10GiB", "--json"])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "eu-central-1")
-        .output()
-        .unwrap();
-    let comparison: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(comparison["scenario"]["region"], "eu-central-1");
+fn offer_files_that_lie_are_refused_and_change_nothing() {
+    let s3 = fixture("offers/AmazonS3-us-east-1.json");
+    let stderr = failure_with("--size 100GiB --region us-east-1 --offer-file", &[&s3]);
+    assert!(
+        stderr.contains("is the AmazonS3 offer, not AmazonEFS or AmazonEC2"),
+        "{stderr}"
+    );
+    let duplicate = fixture("offers/AmazonEFS-us-east-1-duplicate-sku.json");
+    let stderr = failure_with(
+        "--size 100GiB --region us-east-1 --offer-file",
+        &[&duplicate],
+    );
+    assert!(
+        stderr.contains("SKUs EFSSTDFIRST00001 ($0.3) and EFSSTDSECOND0001 ($0.2)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn default_region_is_env_then_profile_then_us_east_1_silently() {
+    // A home of its own, with an AWS config and no credentials file, as on a laptop.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[profile swarm]\nregion = ap-southeast-1\n",
+    )
+    .unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_cloudstor"))
+            .args(["cost", "--size", "10GiB", "--json"])
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env("HOME", home.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success() && stderr.is_empty(), "{stderr}");
+        let comparison: Value = serde_json::from_slice(&output.stdout).unwrap();
+        comparison["scenario"]["region"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(run(&[]), "us-east-1");
+    assert_eq!(run(&[("AWS_PROFILE", "swarm")]), "ap-southeast-1");
+    assert_eq!(
+        run(&[("AWS_PROFILE", "swarm"), ("AWS_REGION", "EU-CENTRAL-1")]),
+        "eu-central-1"
+    );
 }
 
 #[test]

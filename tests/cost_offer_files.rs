@@ -67,3 +67,37 @@ fn a_missing_offer_file_is_a_clear_error() {
     assert!(error.starts_with("cannot read offer file"), "{error}");
     assert!(error.contains("AmazonEFS-nowhere.json"), "{error}");
 }
+
+/// An AmazonS3 offer file names S3 Standard storage `TimedStorage-ByteHrs`, like EFS Standard:
+/// it must not become EFS's price ("EFS cheaper by 71%").
+#[test]
+fn an_s3_offer_file_is_refused() {
+    let mut book = PriceBook::bundled().unwrap();
+    let error = book
+        .add_offer_file(&fixture("AmazonS3-us-east-1.json"))
+        .unwrap_err();
+    assert!(
+        matches!(&error, CostError::OfferWrongService { found, .. } if found == "AmazonS3"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("not AmazonEFS or AmazonEC2"));
+    let standard = book
+        .region("us-east-1")
+        .unwrap()
+        .get(Dimension::EfsStandard)
+        .unwrap();
+    assert_eq!(standard.usd, 0.30, "the bundled price stays");
+}
+
+#[test]
+fn two_skus_pricing_one_dimension_differently_are_refused_by_name() {
+    let mut book = PriceBook::bundled().unwrap();
+    let error = book
+        .add_offer_file(&fixture("AmazonEFS-us-east-1-duplicate-sku.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("SKUs EFSSTDFIRST00001 ($0.3) and EFSSTDSECOND0001 ($0.2) both price efs.standard in us-east-1"),
+        "{error}"
+    );
+}

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::error::CostError;
 use super::price::{Dimension, RegionPrices};
-use super::scenario::{Layout, Scenario};
+use super::scenario::{EbsConfig, Layout, Scenario};
 use super::{Bill, LineItem};
 
 /// io2 IOPS are priced in tiers: up to 32,000, up to 64,000, above.
@@ -63,12 +63,31 @@ impl VolumeType {
         }
     }
 
+    /// The most IOPS a volume may have per GiB of its size (EBS volume types page, §5.2).
+    fn max_iops_per_gib(self) -> Option<u32> {
+        match self {
+            VolumeType::Gp3 => Some(500),
+            VolumeType::Io1 => Some(50),
+            VolumeType::Io2 => Some(1_000),
+            VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 => None,
+        }
+    }
+
     /// The smallest volume AWS creates of this type, in GiB.
     fn minimum_gib(self) -> u64 {
         match self {
             VolumeType::Gp3 | VolumeType::Gp2 => 1,
             VolumeType::Io1 | VolumeType::Io2 => 4,
             VolumeType::St1 | VolumeType::Sc1 => 125,
+        }
+    }
+
+    /// The largest volume AWS creates of this type, in GiB: 64 TiB for gp3 (since late 2025)
+    /// and io2 Block Express, 16 TiB for the others (§5.2).
+    pub(crate) fn maximum_gib(self) -> u64 {
+        match self {
+            VolumeType::Gp3 | VolumeType::Io2 => 65_536,
+            VolumeType::Gp2 | VolumeType::Io1 | VolumeType::St1 | VolumeType::Sc1 => 16_384,
         }
     }
 
@@ -84,10 +103,72 @@ impl VolumeType {
     }
 }
 
+/// gp3 throughput may be at most this many MiB/s per provisioned IOPS (§5.2).
+const GP3_MAX_MIBPS_PER_IOPS: f64 = 0.25;
+
 /// Volumes are created in whole GiB, at least the type's minimum, and billed on that size.
-fn volume_gib(scenario: &Scenario) -> u64 {
+pub(crate) fn volume_gib(scenario: &Scenario) -> u64 {
     let needed = scenario.size.gib().ceil() as u64;
     needed.max(scenario.ebs.volume_type.minimum_gib())
+}
+
+/// The volume sizes (whole GiB) that can carry the provisioned IOPS, within the type's limits.
+pub(crate) fn valid_volume_gib(ebs: &EbsConfig) -> (u64, u64) {
+    let volume_type = ebs.volume_type;
+    let smallest_for_iops = match (ebs.iops, volume_type.max_iops_per_gib()) {
+        // gp3's included 3,000 IOPS come with every size.
+        (Some(iops), Some(per_gib))
+            if iops > VolumeType::GP3_INCLUDED_IOPS || volume_type != VolumeType::Gp3 =>
+        {
+            u64::from(iops.div_ceil(per_gib))
+        }
+        _ => 1,
+    };
+    (
+        smallest_for_iops.max(volume_type.minimum_gib()),
+        volume_type.maximum_gib(),
+    )
+}
+
+/// Checks the volume `scenario` needs against its type's size, IOPS-per-GiB and
+/// throughput-per-IOPS limits, naming the limit broken.
+pub(crate) fn check_volume_limits(scenario: &Scenario) -> Result<(), CostError> {
+    let ebs = &scenario.ebs;
+    let volume_type = ebs.volume_type;
+    let gib = volume_gib(scenario);
+    if gib > volume_type.maximum_gib() {
+        return Err(CostError::VolumeTooLarge {
+            volume_type: volume_type.name(),
+            max_gib: volume_type.maximum_gib(),
+            gib,
+        });
+    }
+    let (smallest, _) = valid_volume_gib(ebs);
+    match (ebs.iops, volume_type.max_iops_per_gib()) {
+        (Some(iops), Some(per_gib)) if gib < smallest => Err(CostError::TooManyIopsForSize {
+            volume_type: volume_type.name(),
+            per_gib,
+            iops,
+            min_gib: smallest,
+            gib,
+        }),
+        _ => check_gp3_throughput_ratio(ebs),
+    }
+}
+
+fn check_gp3_throughput_ratio(ebs: &EbsConfig) -> Result<(), CostError> {
+    let (Some(mibps), VolumeType::Gp3) = (ebs.throughput_mibps, ebs.volume_type) else {
+        return Ok(());
+    };
+    let iops = ebs.iops.unwrap_or(VolumeType::GP3_INCLUDED_IOPS);
+    if f64::from(mibps) > f64::from(iops) * GP3_MAX_MIBPS_PER_IOPS {
+        return Err(CostError::ThroughputAboveIopsRatio {
+            mibps,
+            iops,
+            min_iops: (f64::from(mibps) / GP3_MAX_MIBPS_PER_IOPS).ceil() as u32,
+        });
+    }
+    Ok(())
 }
 
 /// The monthly EBS bill: one volume per copy of the data.
@@ -211,7 +292,6 @@ fn gp3_limit_note(scenario: &Scenario) -> Option<String> {
 mod tests {
     use super::*;
     use crate::cost::price::PriceBook;
-    use crate::cost::scenario::EbsConfig;
 
     fn scenario(region: &str, gib: f64, ebs: EbsConfig) -> Scenario {
         Scenario {
@@ -299,5 +379,52 @@ mod tests {
         assert_eq!(bill.title, "EBS gp3, 3 × 10 GiB volumes");
         assert_eq!(bill.lines[0].quantity, 30.0);
         assert_eq!(bill.lines[1].quantity, 3_000.0);
+    }
+
+    fn limit_error(
+        gib: f64,
+        volume_type: VolumeType,
+        iops: Option<u32>,
+        mibps: Option<u32>,
+    ) -> String {
+        let ebs = EbsConfig {
+            volume_type,
+            iops,
+            throughput_mibps: mibps,
+        };
+        check_volume_limits(&scenario("us-east-1", gib, ebs))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn impossible_volumes_are_refused_with_the_limit() {
+        let io2 = limit_error(10.0, VolumeType::Io2, Some(256_000), None);
+        assert!(io2.contains("at most 1000 IOPS per GiB"), "{io2}");
+        assert!(io2.contains("at least 256 GiB"), "{io2}");
+        let st1 = limit_error(20.0 * 1024.0, VolumeType::St1, None, None);
+        assert!(st1.contains("st1 volumes hold at most 16384 GiB"), "{st1}");
+        let gp3 = limit_error(10.0, VolumeType::Gp3, None, Some(2_000));
+        assert!(gp3.contains("0.25 MiB/s per IOPS"), "{gp3}");
+        assert!(gp3.contains("--iops 8000"), "{gp3}");
+        let gp3 = limit_error(10.0, VolumeType::Gp3, Some(8_000), Some(2_000));
+        assert!(gp3.contains("at most 500 IOPS per GiB"), "{gp3}");
+        assert!(gp3.contains("at least 16 GiB"), "{gp3}");
+        let io1 = limit_error(100.0, VolumeType::Io1, Some(6_000), None);
+        assert!(io1.contains("at most 50 IOPS per GiB"), "{io1}");
+    }
+
+    #[test]
+    fn volumes_within_the_limits_pass() {
+        let ebs = EbsConfig {
+            volume_type: VolumeType::Gp3,
+            iops: Some(8_000),
+            throughput_mibps: Some(2_000),
+        };
+        check_volume_limits(&scenario("us-east-1", 16.0, ebs.clone())).unwrap();
+        assert_eq!(valid_volume_gib(&ebs), (16, 65_536));
+        let baseline = EbsConfig::default();
+        check_volume_limits(&scenario("us-east-1", 1.0, baseline.clone())).unwrap();
+        assert_eq!(valid_volume_gib(&baseline), (1, 65_536));
     }
 }

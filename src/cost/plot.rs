@@ -34,6 +34,7 @@ fn sample_sizes(comparison: &Comparison) -> impl Iterator<Item = f64> {
     let chosen = comparison.scenario.size.gib();
     let last_crossover = comparison
         .crossovers
+        .points
         .iter()
         .map(|crossover| crossover.size_gib)
         .fold(0.0, f64::max);
@@ -86,7 +87,7 @@ fn draw(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    for crossover in &comparison.crossovers {
+    for crossover in &comparison.crossovers.points {
         let x = crossover.size_gib;
         let cost = comparison_cost_at(curve, x);
         chart.draw_series([PathElement::new(

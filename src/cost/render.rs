@@ -138,17 +138,29 @@ fn verdict_line(comparison: &Comparison) -> String {
 }
 
 fn crossover_line(comparison: &Comparison) -> String {
-    if comparison.crossovers.is_empty() {
+    let crossovers = &comparison.crossovers;
+    let (low, high) = crossovers.scanned_gib;
+    let range = format!(
+        "between {} GiB and {} GiB per volume",
+        thousands(low as u64),
+        thousands(high as u64)
+    );
+    if crossovers.same_cost_everywhere {
+        return format!(
+            "Crossover: none; EFS and EBS cost the same per GiB at every size {range}."
+        );
+    }
+    if crossovers.points.is_empty() {
         let cheaper = match comparison.verdict.cheaper {
             Choice::Neither => "neither option".to_string(),
             choice => name(choice).to_string(),
         };
         return format!(
-            "Crossover: none between 1 GiB and 64 TiB per volume for these inputs; {cheaper} is cheaper at every size."
+            "Crossover: none {range} for these inputs; {cheaper} is cheaper at every size."
         );
     }
-    let points: Vec<String> = comparison
-        .crossovers
+    let points: Vec<String> = crossovers
+        .points
         .iter()
         .map(|crossover| {
             let above = crossover.cheaper_above;

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::ebs::VolumeType;
+use super::ebs::{VolumeType, check_volume_limits};
 use crate::spec::ThroughputMode;
 
 use super::efs::describe_mode;
@@ -78,7 +78,8 @@ impl Scenario {
             return Err(CostError::NoReplicas);
         }
         self.efs.validate()?;
-        self.ebs.validate()
+        self.ebs.validate()?;
+        check_volume_limits(self)
     }
 
     /// How many copies of `size` are stored: one per task, or one shared copy.
@@ -133,9 +134,9 @@ impl EfsConfig {
             }
         }
         for transfer in [self.read_gb, self.write_gb] {
-            // Also rejects NaN, which is not "zero or more".
-            if transfer.is_nan() || transfer < 0.0 {
-                return Err(CostError::NegativeTransfer(transfer));
+            // Rejects NaN and infinity too: neither is an amount of data.
+            if !transfer.is_finite() || transfer < 0.0 {
+                return Err(CostError::InvalidTransfer(transfer));
             }
         }
         self.validate_provisioned()
@@ -228,6 +229,17 @@ mod tests {
         s.efs.throughput_mode = ThroughputMode::Elastic;
         s.efs.one_zone = true;
         assert!(s.validate().unwrap_err().to_string().contains("One Zone"));
+    }
+
+    #[test]
+    fn traffic_must_be_a_finite_amount() {
+        let mut s = scenario();
+        s.efs.read_gb = f64::INFINITY;
+        let error = s.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("finite number of GB, zero or more, got inf"),
+            "{error}"
+        );
     }
 
     #[test]
