@@ -153,8 +153,7 @@ fn input_edges_get_clear_messages() {
     assert!(close(&big["scenario"]["size_gib"], 1000.0), "{big}");
     let stderr = failure("--size 100GiB --region us-east-1 --read-gb inf");
     assert!(
-        stderr
-            .contains("--read-gb and --write-gb take a finite number of GB, zero or more, got inf"),
+        stderr.contains("--archive-read-gb take a finite number of GB, zero or more, got inf"),
         "{stderr}"
     );
     let stderr = failure("--size 100GiB --region us-east-1 --write-gb -3");
@@ -345,16 +344,61 @@ fn default_region_is_env_then_profile_then_us_east_1_silently() {
     );
 }
 
+/// Shared data over 3 tasks on EBS: one volume per node, writes copied across AZs, a snapshot,
+/// each a line with its price, and no sentence contradicting another.
+/// us-east-1: 3 × 50 GiB × $0.08 = $12.00; 10 GB × 2 copies × 2 directions × $0.01 = $0.40;
+/// 50 GiB snapshot × $0.05 = $2.50; total $14.90 against EFS 50 × $0.30 + 10 × $0.06 = $15.60.
 #[test]
-fn shared_volumes_for_several_tasks_rule_out_ebs() {
-    let table = success("--size 50GiB --region us-east-1 --replicas 3");
+fn shared_data_over_replicas_prices_the_ebs_layout_it_takes() {
+    let comparison = json("--size 50GiB --region us-east-1 --replicas 3 --write-gb 10");
+    let ebs = &comparison["ebs"];
+    assert_eq!(
+        ebs["title"],
+        "EBS gp3, 3 × 50 GiB volumes, one copy per node"
+    );
+    assert!(close(&line(ebs, "Storage")["cost"], 12.0), "{ebs}");
+    let copies = line(ebs, "Writes copied to other AZs (out + in)");
+    assert!(close(&copies["quantity"], 40.0) && close(&copies["unit_price"], 0.01));
+    assert!(close(&line(ebs, "Snapshot of the data")["cost"], 2.50));
+    assert!(close(&ebs["total"], 14.90));
+    assert!(close(&comparison["efs"]["total"], 15.60));
+
+    let table = success("--size 50GiB --region us-east-1 --replicas 3 --write-gb 10");
+    assert!(!table.contains("Only EFS fits"), "{table}");
+    assert!(table.contains("Cheaper: EBS, by $0.70 a month"), "{table}");
+    assert!(table.contains("EBS is cheaper at every size"), "{table}");
     assert!(
-        table.contains("Only EFS fits: EBS cannot be shared by 3 tasks"),
+        table.contains("layout priced for 3 tasks sharing data"),
         "{table}"
     );
+
     let per_task = json("--size 50GiB --region us-east-1 --replicas 3 --per-task");
     assert!(close(&per_task["ebs"]["total"], 12.0));
     assert!(close(&per_task["efs"]["total"], 45.0));
+}
+
+/// Reads from IA/Archive, small files and backups, us-east-1: 4 GB from IA × $0.01, 32 KiB
+/// files in IA (50 GiB bill as 200), AWS Backup of the 100 GiB at $0.05.
+#[test]
+fn efs_ia_reads_small_files_and_backups_are_lines() {
+    let comparison = json(
+        "--size 100GiB --region us-east-1 --standard-share 50% --read-gb 10 --ia-read-gb 4 \
+         --avg-file-size 32KiB --backup",
+    );
+    let efs = &comparison["efs"];
+    assert!(close(&line(efs, "Reads from IA")["cost"], 0.04), "{efs}");
+    assert!(close(
+        &line(efs, "IA small files (128 KiB minimum)")["quantity"],
+        150.0
+    ));
+    assert!(close(&line(efs, "Backup (AWS Backup, warm)")["cost"], 5.0));
+    let stderr = failure("--size 100GiB --region us-east-1 --avg-file-size 32");
+    assert!(stderr.contains("KiB, KB, MiB, MB or B"), "{stderr}");
+    let stderr = failure("--size 100GiB --region us-east-1 --avg-file-size 0KiB");
+    assert!(
+        stderr.contains("--avg-file-size must be a finite size greater than zero"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -366,10 +410,22 @@ fn plot_marks_the_crossover() {
          --read-gb 30 --write-gb 10 --plot",
         &[path.to_str().unwrap()],
     );
-    let expected = "Crossover: at 128 GiB per volume (EBS cheaper below, EFS above).";
+    let expected = "Crossover: at 134 GiB per volume (EBS cheaper below, EFS above).";
     assert!(table.contains(expected), "{table}");
     let svg = std::fs::read_to_string(&path).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("crossover 128 GiB"));
+    assert!(svg.starts_with("<svg") && svg.contains("crossover 134 GiB"));
+    assert!(svg.contains("\n$40\n</text>"), "y ticks in dollars");
+
+    let png = dir.path().join("cost.png");
+    let stderr = failure_with(
+        "--size 1TiB --region us-east-1 --plot",
+        &[png.to_str().unwrap()],
+    );
+    assert!(
+        stderr.contains("--plot writes SVG, so the file name must end in .svg"),
+        "{stderr}"
+    );
+    assert!(!png.exists(), "nothing written");
 }
 
 #[test]
@@ -392,6 +448,10 @@ fn spec_file_systems_are_estimated_with_their_own_settings() {
     );
     let throughput = line(&shared["efs"], "Provisioned throughput");
     assert!(close(&throughput["cost"], 570.0), "{throughput}");
+    assert!(close(
+        &line(&shared["efs"], "Backup (AWS Backup, warm)")["cost"],
+        5.0
+    ));
     let scratch = &estimates["scratch"];
     assert_eq!(scratch["efs"]["title"], "EFS One Zone, Bursting throughput");
     assert!(close(

@@ -9,7 +9,7 @@ use super::ebs::{ebs_bill, ebs_notes, valid_volume_gib};
 use super::efs::{efs_bill, efs_notes};
 use super::error::CostError;
 use super::price::{Price, PriceBook, RegionPrices};
-use super::scenario::{Layout, Scenario};
+use super::scenario::Scenario;
 use super::size::{Size, UNITS_NOTE};
 
 /// Sizes searched for crossovers: 1 GiB to 64 TiB per volume.
@@ -47,8 +47,6 @@ pub struct Verdict {
     pub saving: f64,
     /// The saving as a share of the dearer option's total, in percent.
     pub saving_percent: f64,
-    /// False when EBS cannot serve the scenario at all (several tasks sharing one volume).
-    pub ebs_can_serve: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,7 +89,7 @@ pub fn compare(scenario: &Scenario, book: &PriceBook) -> Result<Comparison, Cost
     let prices = book.region(&scenario.region)?;
     let efs = efs_bill(scenario, &prices)?;
     let ebs = ebs_bill(scenario, &prices)?;
-    let verdict = verdict(scenario, &efs, &ebs);
+    let verdict = verdict(&efs, &ebs);
     let crossovers = crossovers(scenario, &prices)?;
     let notes = Notes {
         general: general_notes(),
@@ -136,7 +134,7 @@ fn point(
     })
 }
 
-fn verdict(scenario: &Scenario, efs: &Bill, ebs: &Bill) -> Verdict {
+fn verdict(efs: &Bill, ebs: &Bill) -> Verdict {
     let saving = (efs.total - ebs.total).abs();
     let cheaper = cheaper_of(efs.total, ebs.total);
     let dearer = efs.total.max(ebs.total);
@@ -148,7 +146,6 @@ fn verdict(scenario: &Scenario, efs: &Bill, ebs: &Bill) -> Verdict {
         } else {
             0.0
         },
-        ebs_can_serve: !(scenario.layout == Layout::Shared && scenario.replicas > 1),
     }
 }
 
@@ -262,7 +259,7 @@ fn prices_used(
 mod tests {
     use super::*;
     use crate::cost::ebs::VolumeType;
-    use crate::cost::scenario::{EbsConfig, EfsConfig};
+    use crate::cost::scenario::{EbsConfig, EfsConfig, Layout};
     use crate::cost::size::Share;
     use crate::spec::ThroughputMode;
 
@@ -283,8 +280,9 @@ mod tests {
 
     /// With most data in Archive, EFS costs less per GiB than gp3 but its Elastic traffic is a
     /// fixed cost: EBS wins small, EFS wins large. Where they cross follows from the prices:
-    /// EFS = 0.2 × 0.30 g + 0.8 × 0.008 g + 30 × 0.03 + 10 × 0.06 + 8 × 0.03 = 0.0664 g + 1.74
-    /// EBS = 0.08 × g for whole g, so they meet at 1.74 / (0.08 − 0.0664) ≈ 127.9: from 128 GiB
+    /// EFS = 0.2 × 0.30 g + 0.8 × 0.008 g + 30 × 0.03 + 10 × 0.06 + 8 × 0.03 (into Archive)
+    ///     + 8 × 0.01 (into IA on the way) = 0.0664 g + 1.82
+    /// EBS = 0.08 × g for whole g, so they meet at 1.82 / (0.08 − 0.0664) ≈ 133.8: from 134 GiB
     /// EFS is cheaper.
     #[test]
     fn archive_heavy_efs_crosses_gp3_where_the_prices_say() {
@@ -301,25 +299,29 @@ mod tests {
         assert_eq!(comparison.crossovers.points.len(), 1);
         let crossover = &comparison.crossovers.points[0];
         assert_eq!(crossover.cheaper_above, Choice::Efs);
-        assert_eq!(crossover.size_gib, 128.0);
+        assert_eq!(crossover.size_gib, 134.0);
     }
 
+    /// Shared data on EBS is priced as one copy per node, the layout said in the notes; the
+    /// crossover search prices the same layout, so verdict and crossover agree.
     #[test]
-    fn shared_replicas_cannot_use_ebs() {
+    fn shared_replicas_price_one_ebs_copy_per_node() {
         let mut scenario = scenario(100.0);
         scenario.replicas = 3;
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
-        assert!(!comparison.verdict.ebs_can_serve);
         assert!(
             comparison
                 .notes
                 .ebs
                 .iter()
-                .any(|note| note.contains("cannot be shared"))
+                .any(|note| note.contains("layout priced for 3 tasks sharing data"))
         );
+        // 3 × 100 GiB × $0.08 + a 100 GiB snapshot × $0.05 against 100 GiB of EFS at $0.30.
+        assert!((comparison.ebs.total - 29.0).abs() < 1e-9);
+        assert_eq!(comparison.verdict.cheaper, Choice::Ebs);
+        assert!(comparison.crossovers.points.is_empty());
         scenario.layout = Layout::PerTask;
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
-        assert!(comparison.verdict.ebs_can_serve);
         assert!((comparison.efs.total - 90.0).abs() < 1e-9);
         assert!((comparison.ebs.total - 24.0).abs() < 1e-9);
     }

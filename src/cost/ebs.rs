@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::error::CostError;
 use super::price::{Dimension, RegionPrices};
-use super::scenario::{EbsConfig, Layout, Scenario};
+use super::scenario::{EbsConfig, Scenario};
 use super::{Bill, LineItem};
 
 /// io2 IOPS are priced in tiers: up to 32,000, up to 64,000, above.
@@ -171,9 +171,11 @@ fn check_gp3_throughput_ratio(ebs: &EbsConfig) -> Result<(), CostError> {
     Ok(())
 }
 
-/// The monthly EBS bill: one volume per copy of the data.
+/// The monthly EBS bill: one volume per task. When the tasks share data, each volume holds a
+/// copy: writes are copied to the other volumes across AZs, and a snapshot holds the data to
+/// create a volume in an AZ that has none.
 pub(crate) fn ebs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result<Bill, CostError> {
-    let volumes = f64::from(scenario.copies());
+    let volumes = scenario.ebs_volumes();
     let volume_gib = volume_gib(scenario);
     let volume_type = scenario.ebs.volume_type;
     let mut per_volume = vec![(
@@ -182,20 +184,47 @@ pub(crate) fn ebs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result
         volume_gib as f64,
     )];
     per_volume.extend(performance_lines(scenario));
-    let lines = per_volume
+    let mut lines: Vec<(&str, Dimension, f64)> = per_volume
+        .into_iter()
+        .map(|(item, dimension, quantity)| (item, dimension, quantity * f64::from(volumes)))
+        .collect();
+    if scenario.ebs_replicated() {
+        lines.extend(replication_lines(scenario));
+    }
+    let lines = lines
         .into_iter()
         .filter(|(_, _, quantity)| *quantity > 0.0)
-        .map(|(item, dimension, quantity)| {
-            LineItem::priced(item, dimension, quantity * volumes, prices)
-        })
+        .map(|(item, dimension, quantity)| LineItem::priced(item, dimension, quantity, prices))
         .collect::<Result<Vec<_>, _>>()?;
-    let plural = if volumes > 1.0 { "volumes" } else { "volume" };
+    let plural = if volumes > 1 { "volumes" } else { "volume" };
+    let copies = if scenario.ebs_replicated() {
+        ", one copy per node"
+    } else {
+        ""
+    };
     let title = format!(
-        "EBS {}, {} × {volume_gib} GiB {plural}",
-        volume_type.name(),
-        scenario.copies()
+        "EBS {}, {volumes} × {volume_gib} GiB {plural}{copies}",
+        volume_type.name()
     );
     Ok(Bill::new(title, lines))
+}
+
+/// Keeping N copies in step: every GB written leaves its AZ once for each other copy and
+/// enters that copy's AZ (AWS bills both directions); one snapshot of the data.
+fn replication_lines(scenario: &Scenario) -> Vec<(&'static str, Dimension, f64)> {
+    let other_copies = f64::from(scenario.ebs_volumes() - 1);
+    vec![
+        (
+            "Writes copied to other AZs (out + in)",
+            Dimension::TransferInterAz,
+            scenario.efs.write_gb * other_copies * 2.0,
+        ),
+        (
+            "Snapshot of the data",
+            Dimension::EbsSnapshot,
+            scenario.size.gib(),
+        ),
+    ]
 }
 
 /// IOPS and throughput billed per volume: gp3 above what it includes, io1 flat, io2 in tiers.
@@ -254,13 +283,8 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
             .to_string(),
         format!("billed on the provisioned {volume_gib} GiB per volume, whether used or not"),
     ];
-    if scenario.layout == Layout::Shared && scenario.replicas > 1 {
-        notes.push(format!(
-            "cannot be shared: {} tasks on different nodes cannot use one volume (Multi-Attach \
-             is io1/io2 only, one AZ, and needs a cluster-aware file system); this column \
-             prices one volume for reference only",
-            scenario.replicas
-        ));
+    if scenario.ebs_replicated() {
+        notes.push(replicated_layout_note(scenario));
     }
     if let Some(note) = gp3_limit_note(scenario) {
         notes.push(note);
@@ -273,6 +297,21 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Exactly which EBS layout is priced for shared data, and what it leaves to the user.
+fn replicated_layout_note(scenario: &Scenario) -> String {
+    let volumes = scenario.ebs_volumes();
+    format!(
+        "layout priced for {volumes} tasks sharing data: one {} volume per node that may run a \
+         task ({volumes}), each holding all the data; every GB written is copied to the other \
+         {} volumes across AZs (--write-gb, billed leaving and entering an AZ); one snapshot \
+         of the data, from which a volume is created when a task moves to an AZ without a \
+         copy. EBS does not keep the copies in step: the replication (e.g. DRBD or the \
+         application's own) is yours to run",
+        scenario.ebs.volume_type.name(),
+        volumes - 1
+    )
 }
 
 /// gp3's limits were raised late 2025 (16,000 → 80,000 IOPS, 1,000 → 2,000 MiB/s); say so
@@ -374,11 +413,34 @@ mod tests {
         };
         let mut scenario = scenario("us-east-1", 10.0, ebs);
         scenario.replicas = 3;
-        scenario.layout = Layout::PerTask;
+        scenario.layout = crate::cost::scenario::Layout::PerTask;
         let bill = bill(&scenario);
         assert_eq!(bill.title, "EBS gp3, 3 × 10 GiB volumes");
         assert_eq!(bill.lines[0].quantity, 30.0);
         assert_eq!(bill.lines[1].quantity, 3_000.0);
+    }
+
+    /// 3 tasks sharing 50 GiB, 10 GB written a month, us-east-1: 3 × 50 GiB × $0.08 = $12.00,
+    /// 10 GB × 2 other copies × 2 directions × $0.01 = $0.40, a 50 GiB snapshot × $0.05 = $2.50.
+    #[test]
+    fn shared_data_on_ebs_is_one_copy_per_node_kept_in_step() {
+        let mut scenario = scenario("us-east-1", 50.0, EbsConfig::default());
+        scenario.replicas = 3;
+        scenario.efs.write_gb = 10.0;
+        let bill = bill(&scenario);
+        assert_eq!(bill.title, "EBS gp3, 3 × 50 GiB volumes, one copy per node");
+        let lines: Vec<_> = bill
+            .lines
+            .iter()
+            .map(|line| (line.item.as_str(), line.quantity, line.cost))
+            .collect();
+        assert_eq!(lines[0].0, "Storage");
+        assert!((lines[0].2 - 12.0).abs() < 1e-9);
+        assert_eq!(lines[1].0, "Writes copied to other AZs (out + in)");
+        assert!((lines[1].1 - 40.0).abs() < 1e-9 && (lines[1].2 - 0.40).abs() < 1e-9);
+        assert_eq!(lines[2].0, "Snapshot of the data");
+        assert!((lines[2].2 - 2.50).abs() < 1e-9);
+        assert!((bill.total - 14.90).abs() < 1e-9);
     }
 
     fn limit_error(

@@ -67,8 +67,14 @@ pub enum CostError {
         given: u32,
     },
 
-    #[error("--read-gb and --write-gb take a finite number of GB, zero or more, got {0}")]
+    #[error(
+        "--read-gb, --write-gb, --ia-read-gb and --archive-read-gb take a finite number of GB, \
+         zero or more, got {0}"
+    )]
     InvalidTransfer(f64),
+
+    #[error("--avg-file-size must be a finite size greater than zero, e.g. 64KiB, got {0} KiB")]
+    InvalidFileSize(f64),
 
     #[error(
         "{volume_type} volumes hold at most {max_gib} GiB, got {gib} GiB: split the data over \

@@ -299,6 +299,9 @@ fn product_family(dimension: Dimension) -> &'static str {
     match dimension {
         EfsProvisionedThroughput | Gp3Throughput => "Provisioned Throughput",
         Gp3Iops | Io1Iops | Io2IopsTier1 | Io2IopsTier2 | Io2IopsTier3 => "System Operation",
+        EbsSnapshot => "Storage Snapshot",
+        TransferInterAz => "Data Transfer",
+        // AWS Backup prices live in the AWSBackup offer, which this reader does not take.
         _ => "Storage",
     }
 }
@@ -307,7 +310,8 @@ fn product_family(dimension: Dimension) -> &'static str {
 fn units(dimension: Dimension) -> &'static [&'static str] {
     use Dimension::*;
     match dimension {
-        EfsElasticRead | EfsElasticWrite | EfsIaTiering | EfsArchiveTiering => &["GB"],
+        EfsElasticRead | EfsElasticWrite | EfsIaTiering | EfsArchiveTiering | EfsIaRead
+        | EfsArchiveRead | TransferInterAz => &["GB"],
         EfsProvisionedThroughput => &["MiBps-Mo"],
         Gp3Throughput => &["GiBps-mo"],
         Gp3Iops | Io1Iops | Io2IopsTier1 | Io2IopsTier2 | Io2IopsTier3 => &["IOPS-Mo"],
@@ -492,6 +496,8 @@ fn dimension_of(attributes: &BTreeMap<String, String>) -> Option<Dimension> {
         // Data moved into IA or Archive is billed as a write to that class.
         ("IADataAccess-Bytes", Some("Write")) => EfsIaTiering,
         ("ArchiveDataAccess-Bytes", Some("Write")) => EfsArchiveTiering,
+        ("IADataAccess-Bytes", Some("Read")) => EfsIaRead,
+        ("ArchiveDataAccess-Bytes", Some("Read")) => EfsArchiveRead,
         ("ProvisionedTP-MiBpsHrs", _) => EfsProvisionedThroughput,
         ("EBS:VolumeUsage.gp3", _) => Gp3Storage,
         ("EBS:VolumeP-IOPS.gp3", _) => Gp3Iops,
@@ -505,6 +511,8 @@ fn dimension_of(attributes: &BTreeMap<String, String>) -> Option<Dimension> {
         ("EBS:VolumeP-IOPS.io2.tier3", _) => Io2IopsTier3,
         ("EBS:VolumeUsage.st1", _) => St1Storage,
         ("EBS:VolumeUsage.sc1", _) => Sc1Storage,
+        ("EBS:SnapshotUsage", _) => EbsSnapshot,
+        ("DataTransfer-Regional-Bytes", _) => TransferInterAz,
         _ => return None,
     };
     Some(dimension)

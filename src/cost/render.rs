@@ -37,7 +37,7 @@ pub fn render_table(comparison: &Comparison) -> String {
 
 fn layout_words(comparison: &Comparison) -> &'static str {
     match comparison.scenario.layout {
-        Layout::Shared => "sharing one volume",
+        Layout::Shared => "sharing the data (EBS: one copy per node, see the EBS notes)",
         Layout::PerTask => "one volume each",
     }
 }
@@ -115,17 +115,6 @@ fn pad_rows(rows: &[String], height: usize) -> Vec<String> {
 fn verdict_line(comparison: &Comparison) -> String {
     let verdict = &comparison.verdict;
     let difference = format!("{} a month", dollars(verdict.saving));
-    if !verdict.ebs_can_serve {
-        let relation = if comparison.ebs.total < comparison.efs.total {
-            "less"
-        } else {
-            "more"
-        };
-        return format!(
-            "Only EFS fits: EBS cannot be shared by {} tasks (one EBS volume would cost {difference} {relation}).",
-            comparison.scenario.replicas
-        );
-    }
     match verdict.cheaper {
         Choice::Neither => "Both cost the same.".to_string(),
         cheaper => format!(

@@ -43,6 +43,18 @@ pub struct Args {
     /// GB written per month, all tasks together (billed with Elastic throughput).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     write_gb: f64,
+    /// Of --read-gb, GB read from Infrequent Access per month (a surcharge per GB).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    ia_read_gb: f64,
+    /// Of --read-gb, GB read from Archive per month (a surcharge per GB).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    archive_read_gb: f64,
+    /// Average file size, e.g. 32KiB: IA and Archive bill each file as at least 128 KiB.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = file_size_kib)]
+    avg_file_size: Option<f64>,
+    /// Back the file system up with AWS Backup (warm storage); `backup = true` in a spec.
+    #[arg(long)]
+    backup: bool,
     /// EFS One Zone storage classes instead of Regional.
     #[arg(long)]
     one_zone: bool,
@@ -70,7 +82,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Also draw cost against size for both options, crossover marked, to this SVG file
-    /// (with -f: one file per file system, FILE-<name>.svg).
+    /// (with -f: one file per file system, FILE-<name>.svg); other extensions are refused.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
     /// Estimate the file systems of this spec: their throughput mode, provisioned throughput,
@@ -88,6 +100,9 @@ pub struct Args {
 type Named = (Option<String>, Comparison);
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.plot {
+        check_plot_path(path)?;
+    }
     let book = price_book(&args.offer_files)?;
     let comparisons = scenarios(&args)
         .await?
@@ -142,6 +157,10 @@ impl Args {
                 archive_share: self.archive_share,
                 read_gb: self.read_gb,
                 write_gb: self.write_gb,
+                ia_read_gb: self.ia_read_gb,
+                archive_read_gb: self.archive_read_gb,
+                avg_file_kib: self.avg_file_size,
+                backup: self.backup,
             },
             ebs: EbsConfig {
                 volume_type: self.ebs_type,
@@ -187,6 +206,26 @@ async fn default_region() -> String {
         .map_or_else(|| "us-east-1".to_string(), |region| region.to_string())
 }
 
+/// A file size in KiB, from KiB, KB, MiB or MB (AWS's binary units) or bytes.
+fn file_size_kib(input: &str) -> Result<f64, String> {
+    let trimmed = input.trim();
+    let unit_start = trimmed
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .len();
+    let (number, unit) = trimmed.split_at(unit_start);
+    let kib_per_unit = match unit.to_ascii_lowercase().as_str() {
+        "b" => 1.0 / 1024.0,
+        "kb" | "kib" => 1.0,
+        "mb" | "mib" => 1024.0,
+        _ => return Err("expected a number and KiB, KB, MiB, MB or B, e.g. 32KiB".to_string()),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .map(|amount| amount * kib_per_unit)
+        .map_err(|_| "expected a number and a unit, e.g. 32KiB".to_string())
+}
+
 /// Region codes are lower case ("eu-west-1"); any case is accepted.
 fn region_name(input: &str) -> Result<String, String> {
     let region = input.trim().to_ascii_lowercase();
@@ -224,6 +263,22 @@ fn render(comparisons: &[Named], json: bool) -> anyhow::Result<String> {
         })
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// The plot is SVG: a name ending in anything else (e.g. .png) would hold SVG bytes under a
+/// misleading name, so it is refused before anything is computed.
+fn check_plot_path(path: &Path) -> anyhow::Result<()> {
+    let extension = path
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("svg") => Ok(()),
+        _ => anyhow::bail!(
+            "--plot writes SVG, so the file name must end in .svg (got {}); convert it \
+             afterwards if you need another format, e.g. rsvg-convert -o plot.png plot.svg",
+            path.display()
+        ),
+    }
 }
 
 /// One SVG per comparison: `path` itself, or `<stem>-<name>.svg` per file system of a spec.
