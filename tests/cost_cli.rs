@@ -233,7 +233,10 @@ fn unknown_region_is_a_clear_error() {
         stderr.contains("no prices known for region \"mars-north-1\""),
         "{stderr}"
     );
-    assert!(stderr.contains("us-east-1, us-west-2"), "{stderr}");
+    assert!(
+        stderr.contains("us-east-1, us-east-2, us-west-1, us-west-2"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--offer-file"), "{stderr}");
 }
 
@@ -251,21 +254,55 @@ fn a_missing_price_is_named_never_guessed() {
     );
 }
 
+/// Five regions outside the first five, figures by hand from the cited sources: gp3 from S8
+/// (AWS's ebs.json, 2024-07-18), EFS Standard from S12 (Tokyo) and S15 (Seoul). Where the
+/// reference has no EFS figure the estimate stops and names the offer file, never guesses.
 #[test]
-fn an_efs_offer_file_alone_leaves_ebs_unpriced_and_says_which_offer_to_add() {
-    let tokyo = fixture("offers/AmazonEFS-ap-northeast-1.json");
-    let stderr = failure_with(
-        "--size 100GiB --region ap-northeast-1 --read-gb 10 --offer-file",
-        &[&tokyo],
+fn regions_beyond_the_first_five_are_priced_from_their_sources() {
+    let tokyo = json("--size 100GB --region ap-northeast-1");
+    assert!(
+        close(&tokyo["ebs"]["total"], 9.60),
+        "100 × $0.096: {}",
+        tokyo["ebs"]
     );
     assert!(
-        stderr.contains("no known price for EBS gp3 storage"),
-        "{stderr}"
+        close(&tokyo["efs"]["total"], 36.0),
+        "100 × $0.36: {}",
+        tokyo["efs"]
     );
-    assert!(
-        stderr.contains("AmazonEC2/current/ap-northeast-1"),
-        "{stderr}"
-    );
+    let seoul = json("--size 100GB --region ap-northeast-2");
+    assert!(close(&seoul["ebs"]["total"], 9.12), "100 × $0.0912");
+    assert!(close(&seoul["efs"]["total"], 33.0), "100 × $0.33");
+    for (region, gp3) in [
+        ("ap-southeast-2", 0.096),
+        ("sa-east-1", 0.152),
+        ("eu-north-1", 0.0836),
+        ("eu-west-2", 0.0928),
+    ] {
+        let stderr = failure(&format!("--size 100GB --region {region}"));
+        assert!(
+            stderr.contains(&format!(
+                "no known price for EFS Standard storage (efs.standard, per GiB-mo) in {region}"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("AmazonEFS/current/{region}/index.json")),
+            "{stderr}"
+        );
+        let ebs_only = bundled_gp3_price(region);
+        assert!((ebs_only - gp3).abs() < 1e-12, "{region}: {ebs_only}");
+    }
+}
+
+/// The bundled gp3 price of a region, through the same table the estimate uses.
+fn bundled_gp3_price(region: &str) -> f64 {
+    let book = cloudstor::cost::PriceBook::bundled().unwrap();
+    let prices = book.region(region).unwrap();
+    prices
+        .get(cloudstor::cost::Dimension::Gp3Storage)
+        .unwrap()
+        .usd
 }
 
 #[test]

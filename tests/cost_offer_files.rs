@@ -10,13 +10,21 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Tokyo is not bundled: its EFS offer file adds the region with its own prices, which differ
-/// from us-east-1 by different ratios (storage ×1.2, Elastic reads ×1.33).
+/// Tokyo's EFS offer file replaces the bundled Tokyo EFS prices (S12) with its own, which
+/// differ from us-east-1 by different ratios (storage ×1.2, Elastic reads ×1.33).
 #[test]
-fn an_efs_offer_file_adds_a_region() {
+fn an_efs_offer_file_replaces_a_regions_prices_and_cites_itself() {
     let mut book = PriceBook::bundled().unwrap();
+    let bundled = book.region("ap-northeast-1").unwrap();
+    assert!(
+        bundled
+            .get(Dimension::EfsStandard)
+            .unwrap()
+            .source
+            .starts_with("S12")
+    );
     assert!(matches!(
-        book.region("ap-northeast-1"),
+        book.region("ap-southeast-5"),
         Err(CostError::UnknownRegion { .. })
     ));
     let supplied = book

@@ -326,6 +326,33 @@ mod tests {
         assert!(error.contains("--offer-file"), "{error}");
     }
 
+    /// S8 names regions by location; every public commercial region in it is bundled for EBS.
+    #[test]
+    fn every_commercial_region_in_the_ebs_source_has_ebs_prices() {
+        let book = PriceBook::bundled().unwrap();
+        assert_eq!(book.regions.len(), 29);
+        for region in book.regions.keys() {
+            let prices = book.region(region).unwrap();
+            for dimension in [
+                Dimension::Gp3Storage,
+                Dimension::Gp3Iops,
+                Dimension::Gp3Throughput,
+                Dimension::Gp2Storage,
+                Dimension::St1Storage,
+                Dimension::Sc1Storage,
+                Dimension::EbsSnapshot,
+            ] {
+                assert!(prices.get(dimension).is_ok(), "{region} {dimension:?}");
+            }
+        }
+        // Stockholm: $42.8032 per GiBps-month in S8 is $0.0418 per MiB/s-month.
+        let stockholm = book.region("eu-north-1").unwrap();
+        assert!((stockholm.get(Dimension::Gp3Throughput).unwrap().usd - 0.0418).abs() < 1e-12);
+        // S8 has no io2 rows for São Paulo: left out, not guessed.
+        let sao_paulo = book.region("sa-east-1").unwrap();
+        assert!(sao_paulo.get(Dimension::Io2Storage).is_err());
+    }
+
     #[test]
     fn dimension_keys_match_the_table() {
         assert_eq!(Dimension::Gp3Iops.key(), "ebs.gp3.iops");
