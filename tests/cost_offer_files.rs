@@ -10,13 +10,21 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Tokyo is not bundled: its EFS offer file adds the region with its own prices, which differ
-/// from us-east-1 by different ratios (storage ×1.2, Elastic reads ×1.33).
+/// Tokyo's EFS offer file replaces the bundled Tokyo EFS prices (S12) with its own, which
+/// differ from us-east-1 by different ratios (storage ×1.2, Elastic reads ×1.33).
 #[test]
-fn an_efs_offer_file_adds_a_region() {
+fn an_efs_offer_file_replaces_a_regions_prices_and_cites_itself() {
     let mut book = PriceBook::bundled().unwrap();
+    let bundled = book.region("ap-northeast-1").unwrap();
+    assert!(
+        bundled
+            .get(Dimension::EfsStandard)
+            .unwrap()
+            .source
+            .starts_with("S12")
+    );
     assert!(matches!(
-        book.region("ap-northeast-1"),
+        book.region("ap-southeast-5"),
         Err(CostError::UnknownRegion { .. })
     ));
     let supplied = book
@@ -66,4 +74,38 @@ fn a_missing_offer_file_is_a_clear_error() {
         .to_string();
     assert!(error.starts_with("cannot read offer file"), "{error}");
     assert!(error.contains("AmazonEFS-nowhere.json"), "{error}");
+}
+
+/// An AmazonS3 offer file names S3 Standard storage `TimedStorage-ByteHrs`, like EFS Standard:
+/// it must not become EFS's price ("EFS cheaper by 71%").
+#[test]
+fn an_s3_offer_file_is_refused() {
+    let mut book = PriceBook::bundled().unwrap();
+    let error = book
+        .add_offer_file(&fixture("AmazonS3-us-east-1.json"))
+        .unwrap_err();
+    assert!(
+        matches!(&error, CostError::OfferWrongService { found, .. } if found == "AmazonS3"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("not AmazonEFS or AmazonEC2"));
+    let standard = book
+        .region("us-east-1")
+        .unwrap()
+        .get(Dimension::EfsStandard)
+        .unwrap();
+    assert_eq!(standard.usd, 0.30, "the bundled price stays");
+}
+
+#[test]
+fn two_skus_pricing_one_dimension_differently_are_refused_by_name() {
+    let mut book = PriceBook::bundled().unwrap();
+    let error = book
+        .add_offer_file(&fixture("AmazonEFS-us-east-1-duplicate-sku.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("SKUs EFSSTDFIRST00001 ($0.3) and EFSSTDSECOND0001 ($0.2) both price efs.standard in us-east-1"),
+        "{error}"
+    );
 }

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Bill;
-use super::ebs::{ebs_bill, ebs_notes};
+use super::ebs::{ebs_bill, ebs_notes, valid_volume_gib};
 use super::efs::{efs_bill, efs_notes};
 use super::error::CostError;
 use super::price::{Price, PriceBook, RegionPrices};
-use super::scenario::{Layout, Scenario};
-use super::size::{Size, trim_number};
+use super::scenario::Scenario;
+use super::size::{Size, UNITS_NOTE};
 
 /// Sizes searched for crossovers: 1 GiB to 64 TiB per volume.
 const CROSSOVER_RANGE_GIB: (f64, f64) = (1.0, 65_536.0);
@@ -25,7 +25,7 @@ pub struct Comparison {
     pub ebs: Bill,
     pub verdict: Verdict,
     /// Whole sizes per volume (GiB) from which the cheaper option changes, for these inputs.
-    pub crossovers: Vec<Crossover>,
+    pub crossovers: Crossovers,
     pub notes: Notes,
     /// Every price used, by dimension key, with its source and date.
     pub prices: BTreeMap<String, Price>,
@@ -47,8 +47,6 @@ pub struct Verdict {
     pub saving: f64,
     /// The saving as a share of the dearer option's total, in percent.
     pub saving_percent: f64,
-    /// False when EBS cannot serve the scenario at all (several tasks sharing one volume).
-    pub ebs_can_serve: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,6 +55,17 @@ pub struct Crossover {
     pub size_gib: f64,
     /// The option that is cheaper above this size.
     pub cheaper_above: Choice,
+}
+
+/// Where the cheaper option changes over the sizes searched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Crossovers {
+    pub points: Vec<Crossover>,
+    /// True when both options cost the same (within half a cent) at every size searched:
+    /// the same cost per GiB, so no size changes the answer.
+    pub same_cost_everywhere: bool,
+    /// The smallest and largest size per volume searched, in GiB.
+    pub scanned_gib: (f64, f64),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,10 +89,10 @@ pub fn compare(scenario: &Scenario, book: &PriceBook) -> Result<Comparison, Cost
     let prices = book.region(&scenario.region)?;
     let efs = efs_bill(scenario, &prices)?;
     let ebs = ebs_bill(scenario, &prices)?;
-    let verdict = verdict(scenario, &efs, &ebs);
+    let verdict = verdict(&efs, &ebs);
     let crossovers = crossovers(scenario, &prices)?;
     let notes = Notes {
-        general: general_notes(scenario),
+        general: general_notes(),
         efs: efs_notes(scenario),
         ebs: ebs_notes(scenario),
     };
@@ -125,15 +134,9 @@ fn point(
     })
 }
 
-fn verdict(scenario: &Scenario, efs: &Bill, ebs: &Bill) -> Verdict {
+fn verdict(efs: &Bill, ebs: &Bill) -> Verdict {
     let saving = (efs.total - ebs.total).abs();
-    let cheaper = if saving < 0.005 {
-        Choice::Neither
-    } else if efs.total < ebs.total {
-        Choice::Efs
-    } else {
-        Choice::Ebs
-    };
+    let cheaper = cheaper_of(efs.total, ebs.total);
     let dearer = efs.total.max(ebs.total);
     Verdict {
         cheaper,
@@ -143,51 +146,85 @@ fn verdict(scenario: &Scenario, efs: &Bill, ebs: &Bill) -> Verdict {
         } else {
             0.0
         },
-        ebs_can_serve: !(scenario.layout == Layout::Shared && scenario.replicas > 1),
     }
+}
+
+/// Below this difference (half a cent a month) the two options cost the same.
+const SAME_COST_USD: f64 = 0.005;
+
+/// The cheaper option, or neither when the totals are within [`SAME_COST_USD`].
+fn cheaper_of(efs: f64, ebs: f64) -> Choice {
+    if (efs - ebs).abs() < SAME_COST_USD {
+        Choice::Neither
+    } else if efs < ebs {
+        Choice::Efs
+    } else {
+        Choice::Ebs
+    }
+}
+
+/// The whole sizes per volume the crossover search visits: AWS's range for the volume as
+/// configured (type minimum and maximum, IOPS per GiB), within 1 GiB to 64 TiB.
+pub(crate) fn scan_range_gib(scenario: &Scenario) -> (u64, u64) {
+    let (low, high) = CROSSOVER_RANGE_GIB;
+    let (smallest, largest) = valid_volume_gib(&scenario.ebs);
+    (smallest.max(low as u64), largest.min(high as u64))
 }
 
 /// Scans whole-GiB sizes on a log scale for changes of the cheaper option, then bisects each.
 /// Whole GiB because EBS volumes come in whole GiB: between two whole sizes the EBS bill is a
 /// step and the winner can flip back and forth, which is no use to anyone choosing a size.
-fn crossovers(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result<Vec<Crossover>, CostError> {
-    let (low, high) = CROSSOVER_RANGE_GIB;
-    let step = (high / low).powf(1.0 / (CROSSOVER_SCAN_POINTS - 1) as f64);
+/// Sizes where both cost the same (within half a cent) are no change: equal prices per GiB
+/// give no crossover, and [`Crossovers::same_cost_everywhere`] says so.
+fn crossovers(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result<Crossovers, CostError> {
+    let (low, high) = scan_range_gib(scenario);
+    let step = (high as f64 / low as f64).powf(1.0 / (CROSSOVER_SCAN_POINTS - 1) as f64);
     let mut sizes: Vec<u64> = (0..CROSSOVER_SCAN_POINTS)
-        .map(|index| (low * step.powi(index as i32)).round() as u64)
+        .map(|index| ((low as f64 * step.powi(index as i32)).round() as u64).clamp(low, high))
         .collect();
     sizes.dedup();
-    let efs_dearer = |size_gib: u64| -> Result<bool, CostError> {
+    let cheaper_at = |size_gib: u64| -> Result<Choice, CostError> {
         let point = point(scenario, prices, size_gib as f64)?;
-        Ok(point.efs > point.ebs)
+        Ok(cheaper_of(point.efs, point.ebs))
     };
     let mut found = Vec::new();
-    let mut previous = efs_dearer(sizes[0])?;
-    for window in sizes.windows(2) {
-        let current = efs_dearer(window[1])?;
-        if current != previous {
-            let size_gib = bisect(window[0], window[1], previous, &efs_dearer)? as f64;
-            let cheaper_above = if current { Choice::Ebs } else { Choice::Efs };
-            found.push(Crossover {
-                size_gib,
-                cheaper_above,
-            });
+    let mut decided: Option<(u64, Choice)> = None;
+    let mut same_cost_everywhere = true;
+    for size in sizes {
+        let choice = cheaper_at(size)?;
+        if choice == Choice::Neither {
+            continue;
         }
-        previous = current;
+        same_cost_everywhere = false;
+        match decided {
+            Some((previous_size, previous)) if previous != choice => {
+                let size_gib = bisect(previous_size, size, previous, &cheaper_at)? as f64;
+                found.push(Crossover {
+                    size_gib,
+                    cheaper_above: choice,
+                });
+            }
+            _ => {}
+        }
+        decided = Some((size, choice));
     }
-    Ok(found)
+    Ok(Crossovers {
+        points: found,
+        same_cost_everywhere,
+        scanned_gib: (low as f64, high as f64),
+    })
 }
 
-/// The first whole size in `(low, high]` where `efs_dearer` is no longer `at_low`.
+/// The first whole size in `(low, high]` where the cheaper option is no longer `at_low`.
 fn bisect(
     mut low: u64,
     mut high: u64,
-    at_low: bool,
-    efs_dearer: &impl Fn(u64) -> Result<bool, CostError>,
+    at_low: Choice,
+    cheaper_at: &impl Fn(u64) -> Result<Choice, CostError>,
 ) -> Result<u64, CostError> {
     while high - low > 1 {
         let middle = low + (high - low) / 2;
-        if efs_dearer(middle)? == at_low {
+        if cheaper_at(middle)? == at_low {
             low = middle;
         } else {
             high = middle;
@@ -196,15 +233,8 @@ fn bisect(
     Ok(high)
 }
 
-fn general_notes(scenario: &Scenario) -> Vec<String> {
-    let mut notes = Vec::new();
-    if scenario.size.is_decimal() {
-        notes.push(format!(
-            "{} = {} GiB: AWS bills storage per binary GB (2^30 bytes)",
-            scenario.size,
-            trim_number(scenario.size.gib())
-        ));
-    }
+fn general_notes() -> Vec<String> {
+    let mut notes = vec![UNITS_NOTE.to_string()];
     notes.push(
         "monthly list prices in USD, before free tier, taxes, backups and data transfer; EBS \
          bills per second (AWS examples use a 30-day month), EFS per GB-hour over the hours of \
@@ -229,7 +259,7 @@ fn prices_used(
 mod tests {
     use super::*;
     use crate::cost::ebs::VolumeType;
-    use crate::cost::scenario::{EbsConfig, EfsConfig};
+    use crate::cost::scenario::{EbsConfig, EfsConfig, Layout};
     use crate::cost::size::Share;
     use crate::spec::ThroughputMode;
 
@@ -243,14 +273,16 @@ mod tests {
         assert_eq!(comparison.verdict.cheaper, Choice::Ebs);
         assert!((comparison.verdict.saving - 22.0).abs() < 1e-9);
         assert!((comparison.verdict.saving_percent - 22.0 / 30.0 * 100.0).abs() < 1e-9);
-        assert!(comparison.crossovers.is_empty());
+        assert!(comparison.crossovers.points.is_empty());
+        assert!(!comparison.crossovers.same_cost_everywhere);
         assert_eq!(comparison.prices["efs.standard"].usd, 0.30);
     }
 
     /// With most data in Archive, EFS costs less per GiB than gp3 but its Elastic traffic is a
     /// fixed cost: EBS wins small, EFS wins large. Where they cross follows from the prices:
-    /// EFS = 0.2 × 0.30 g + 0.8 × 0.008 g + 30 × 0.03 + 10 × 0.06 + 8 × 0.03 = 0.0664 g + 1.74
-    /// EBS = 0.08 × g for whole g, so they meet at 1.74 / (0.08 − 0.0664) ≈ 127.9: from 128 GiB
+    /// EFS = 0.2 × 0.30 g + 0.8 × 0.008 g + 30 × 0.03 + 10 × 0.06 + 8 × 0.03 (into Archive)
+    ///     + 8 × 0.01 (into IA on the way) = 0.0664 g + 1.82
+    /// EBS = 0.08 × g for whole g, so they meet at 1.82 / (0.08 − 0.0664) ≈ 133.8: from 134 GiB
     /// EFS is cheaper.
     #[test]
     fn archive_heavy_efs_crosses_gp3_where_the_prices_say() {
@@ -264,28 +296,32 @@ mod tests {
         };
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
         assert_eq!(comparison.verdict.cheaper, Choice::Efs);
-        assert_eq!(comparison.crossovers.len(), 1);
-        let crossover = &comparison.crossovers[0];
+        assert_eq!(comparison.crossovers.points.len(), 1);
+        let crossover = &comparison.crossovers.points[0];
         assert_eq!(crossover.cheaper_above, Choice::Efs);
-        assert_eq!(crossover.size_gib, 128.0);
+        assert_eq!(crossover.size_gib, 134.0);
     }
 
+    /// Shared data on EBS is priced as one copy per node, the layout said in the notes; the
+    /// crossover search prices the same layout, so verdict and crossover agree.
     #[test]
-    fn shared_replicas_cannot_use_ebs() {
+    fn shared_replicas_price_one_ebs_copy_per_node() {
         let mut scenario = scenario(100.0);
         scenario.replicas = 3;
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
-        assert!(!comparison.verdict.ebs_can_serve);
         assert!(
             comparison
                 .notes
                 .ebs
                 .iter()
-                .any(|note| note.contains("cannot be shared"))
+                .any(|note| note.contains("layout priced for 3 tasks sharing data"))
         );
+        // 3 × 100 GiB × $0.08 + a 100 GiB snapshot × $0.05 against 100 GiB of EFS at $0.30.
+        assert!((comparison.ebs.total - 29.0).abs() < 1e-9);
+        assert_eq!(comparison.verdict.cheaper, Choice::Ebs);
+        assert!(comparison.crossovers.points.is_empty());
         scenario.layout = Layout::PerTask;
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
-        assert!(comparison.verdict.ebs_can_serve);
         assert!((comparison.efs.total - 90.0).abs() < 1e-9);
         assert!((comparison.ebs.total - 24.0).abs() < 1e-9);
     }
@@ -302,8 +338,10 @@ mod tests {
         };
         let book = PriceBook::bundled().unwrap();
         let comparison = compare(&scenario, &book).unwrap();
+        // The search starts where 20,000 io2 IOPS are allowed: 1,000 per GiB, so 20 GiB.
+        assert_eq!(comparison.crossovers.scanned_gib, (20.0, 65_536.0));
         // Each reported crossover really is a change of the cheaper option.
-        for crossover in &comparison.crossovers {
+        for crossover in &comparison.crossovers.points {
             let below = cost_curve(&scenario, &book, [crossover.size_gib - 1.0]).unwrap()[0];
             let above = cost_curve(&scenario, &book, [crossover.size_gib]).unwrap()[0];
             assert_ne!(below.efs > below.ebs, above.efs > above.ebs);
@@ -311,11 +349,30 @@ mod tests {
     }
 
     #[test]
-    fn decimal_sizes_are_explained() {
+    fn gb_is_explained_once_as_aws_binary_gb() {
         let mut scenario = scenario(1.0);
         scenario.size = "100GB".parse().unwrap();
         let comparison = compare(&scenario, &PriceBook::bundled().unwrap()).unwrap();
-        assert!(comparison.notes.general[0].starts_with("100 GB = 93.13 GiB"));
-        assert_eq!(comparison.ebs.lines[0].quantity, 94.0);
+        assert!(comparison.notes.general[0].starts_with("GB and TB are AWS's: 1 GB = 2^30"));
+        assert_eq!(comparison.ebs.lines[0].quantity, 100.0);
+    }
+
+    /// gp3 priced like EFS Standard (an offer file can do that): the same cost per GiB at every
+    /// whole size, which is no crossover at all.
+    #[test]
+    fn equal_prices_per_gib_are_the_same_cost_not_crossovers() {
+        let mut book = PriceBook::bundled().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gp3.json");
+        std::fs::write(&path, crate::cost::offer::tests::gp3_at(0.30)).unwrap();
+        book.add_offer_file(&path).unwrap();
+        let comparison = compare(&scenario(100.0), &book).unwrap();
+        assert_eq!(comparison.verdict.cheaper, Choice::Neither);
+        assert!(
+            comparison.crossovers.points.is_empty(),
+            "{:?}",
+            comparison.crossovers
+        );
+        assert!(comparison.crossovers.same_cost_everywhere);
     }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::error::CostError;
 use super::price::{Dimension, RegionPrices};
-use super::scenario::{Layout, Scenario};
+use super::scenario::{EbsConfig, Scenario};
 use super::{Bill, LineItem};
 
 /// io2 IOPS are priced in tiers: up to 32,000, up to 64,000, above.
@@ -63,12 +63,31 @@ impl VolumeType {
         }
     }
 
+    /// The most IOPS a volume may have per GiB of its size (EBS volume types page, §5.2).
+    fn max_iops_per_gib(self) -> Option<u32> {
+        match self {
+            VolumeType::Gp3 => Some(500),
+            VolumeType::Io1 => Some(50),
+            VolumeType::Io2 => Some(1_000),
+            VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 => None,
+        }
+    }
+
     /// The smallest volume AWS creates of this type, in GiB.
     fn minimum_gib(self) -> u64 {
         match self {
             VolumeType::Gp3 | VolumeType::Gp2 => 1,
             VolumeType::Io1 | VolumeType::Io2 => 4,
             VolumeType::St1 | VolumeType::Sc1 => 125,
+        }
+    }
+
+    /// The largest volume AWS creates of this type, in GiB: 64 TiB for gp3 (since late 2025)
+    /// and io2 Block Express, 16 TiB for the others (§5.2).
+    pub(crate) fn maximum_gib(self) -> u64 {
+        match self {
+            VolumeType::Gp3 | VolumeType::Io2 => 65_536,
+            VolumeType::Gp2 | VolumeType::Io1 | VolumeType::St1 | VolumeType::Sc1 => 16_384,
         }
     }
 
@@ -84,15 +103,79 @@ impl VolumeType {
     }
 }
 
+/// gp3 throughput may be at most this many MiB/s per provisioned IOPS (§5.2).
+const GP3_MAX_MIBPS_PER_IOPS: f64 = 0.25;
+
 /// Volumes are created in whole GiB, at least the type's minimum, and billed on that size.
-fn volume_gib(scenario: &Scenario) -> u64 {
+pub(crate) fn volume_gib(scenario: &Scenario) -> u64 {
     let needed = scenario.size.gib().ceil() as u64;
     needed.max(scenario.ebs.volume_type.minimum_gib())
 }
 
-/// The monthly EBS bill: one volume per copy of the data.
+/// The volume sizes (whole GiB) that can carry the provisioned IOPS, within the type's limits.
+pub(crate) fn valid_volume_gib(ebs: &EbsConfig) -> (u64, u64) {
+    let volume_type = ebs.volume_type;
+    let smallest_for_iops = match (ebs.iops, volume_type.max_iops_per_gib()) {
+        // gp3's included 3,000 IOPS come with every size.
+        (Some(iops), Some(per_gib))
+            if iops > VolumeType::GP3_INCLUDED_IOPS || volume_type != VolumeType::Gp3 =>
+        {
+            u64::from(iops.div_ceil(per_gib))
+        }
+        _ => 1,
+    };
+    (
+        smallest_for_iops.max(volume_type.minimum_gib()),
+        volume_type.maximum_gib(),
+    )
+}
+
+/// Checks the volume `scenario` needs against its type's size, IOPS-per-GiB and
+/// throughput-per-IOPS limits, naming the limit broken.
+pub(crate) fn check_volume_limits(scenario: &Scenario) -> Result<(), CostError> {
+    let ebs = &scenario.ebs;
+    let volume_type = ebs.volume_type;
+    let gib = volume_gib(scenario);
+    if gib > volume_type.maximum_gib() {
+        return Err(CostError::VolumeTooLarge {
+            volume_type: volume_type.name(),
+            max_gib: volume_type.maximum_gib(),
+            gib,
+        });
+    }
+    let (smallest, _) = valid_volume_gib(ebs);
+    match (ebs.iops, volume_type.max_iops_per_gib()) {
+        (Some(iops), Some(per_gib)) if gib < smallest => Err(CostError::TooManyIopsForSize {
+            volume_type: volume_type.name(),
+            per_gib,
+            iops,
+            min_gib: smallest,
+            gib,
+        }),
+        _ => check_gp3_throughput_ratio(ebs),
+    }
+}
+
+fn check_gp3_throughput_ratio(ebs: &EbsConfig) -> Result<(), CostError> {
+    let (Some(mibps), VolumeType::Gp3) = (ebs.throughput_mibps, ebs.volume_type) else {
+        return Ok(());
+    };
+    let iops = ebs.iops.unwrap_or(VolumeType::GP3_INCLUDED_IOPS);
+    if f64::from(mibps) > f64::from(iops) * GP3_MAX_MIBPS_PER_IOPS {
+        return Err(CostError::ThroughputAboveIopsRatio {
+            mibps,
+            iops,
+            min_iops: (f64::from(mibps) / GP3_MAX_MIBPS_PER_IOPS).ceil() as u32,
+        });
+    }
+    Ok(())
+}
+
+/// The monthly EBS bill: one volume per task. When the tasks share data, each volume holds a
+/// copy: writes are copied to the other volumes across AZs, and a snapshot holds the data to
+/// create a volume in an AZ that has none.
 pub(crate) fn ebs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result<Bill, CostError> {
-    let volumes = f64::from(scenario.copies());
+    let volumes = scenario.ebs_volumes();
     let volume_gib = volume_gib(scenario);
     let volume_type = scenario.ebs.volume_type;
     let mut per_volume = vec![(
@@ -101,20 +184,47 @@ pub(crate) fn ebs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result
         volume_gib as f64,
     )];
     per_volume.extend(performance_lines(scenario));
-    let lines = per_volume
+    let mut lines: Vec<(&str, Dimension, f64)> = per_volume
+        .into_iter()
+        .map(|(item, dimension, quantity)| (item, dimension, quantity * f64::from(volumes)))
+        .collect();
+    if scenario.ebs_replicated() {
+        lines.extend(replication_lines(scenario));
+    }
+    let lines = lines
         .into_iter()
         .filter(|(_, _, quantity)| *quantity > 0.0)
-        .map(|(item, dimension, quantity)| {
-            LineItem::priced(item, dimension, quantity * volumes, prices)
-        })
+        .map(|(item, dimension, quantity)| LineItem::priced(item, dimension, quantity, prices))
         .collect::<Result<Vec<_>, _>>()?;
-    let plural = if volumes > 1.0 { "volumes" } else { "volume" };
+    let plural = if volumes > 1 { "volumes" } else { "volume" };
+    let copies = if scenario.ebs_replicated() {
+        ", one copy per node"
+    } else {
+        ""
+    };
     let title = format!(
-        "EBS {}, {} × {volume_gib} GiB {plural}",
-        volume_type.name(),
-        scenario.copies()
+        "EBS {}, {volumes} × {volume_gib} GiB {plural}{copies}",
+        volume_type.name()
     );
     Ok(Bill::new(title, lines))
+}
+
+/// Keeping N copies in step: every GB written leaves its AZ once for each other copy and
+/// enters that copy's AZ (AWS bills both directions); one snapshot of the data.
+fn replication_lines(scenario: &Scenario) -> Vec<(&'static str, Dimension, f64)> {
+    let other_copies = f64::from(scenario.ebs_volumes() - 1);
+    vec![
+        (
+            "Writes copied to other AZs (out + in)",
+            Dimension::TransferInterAz,
+            scenario.efs.write_gb * other_copies * 2.0,
+        ),
+        (
+            "Snapshot of the data",
+            Dimension::EbsSnapshot,
+            scenario.size.gib(),
+        ),
+    ]
 }
 
 /// IOPS and throughput billed per volume: gp3 above what it includes, io1 flat, io2 in tiers.
@@ -173,13 +283,8 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
             .to_string(),
         format!("billed on the provisioned {volume_gib} GiB per volume, whether used or not"),
     ];
-    if scenario.layout == Layout::Shared && scenario.replicas > 1 {
-        notes.push(format!(
-            "cannot be shared: {} tasks on different nodes cannot use one volume (Multi-Attach \
-             is io1/io2 only, one AZ, and needs a cluster-aware file system); this column \
-             prices one volume for reference only",
-            scenario.replicas
-        ));
+    if scenario.ebs_replicated() {
+        notes.push(replicated_layout_note(scenario));
     }
     if let Some(note) = gp3_limit_note(scenario) {
         notes.push(note);
@@ -192,6 +297,21 @@ pub(crate) fn ebs_notes(scenario: &Scenario) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Exactly which EBS layout is priced for shared data, and what it leaves to the user.
+fn replicated_layout_note(scenario: &Scenario) -> String {
+    let volumes = scenario.ebs_volumes();
+    format!(
+        "layout priced for {volumes} tasks sharing data: one {} volume per node that may run a \
+         task ({volumes}), each holding all the data; every GB written is copied to the other \
+         {} volumes across AZs (--write-gb, billed leaving and entering an AZ); one snapshot \
+         of the data, from which a volume is created when a task moves to an AZ without a \
+         copy. EBS does not keep the copies in step: the replication (e.g. DRBD or the \
+         application's own) is yours to run",
+        scenario.ebs.volume_type.name(),
+        volumes - 1
+    )
 }
 
 /// gp3's limits were raised late 2025 (16,000 → 80,000 IOPS, 1,000 → 2,000 MiB/s); say so
@@ -211,7 +331,6 @@ fn gp3_limit_note(scenario: &Scenario) -> Option<String> {
 mod tests {
     use super::*;
     use crate::cost::price::PriceBook;
-    use crate::cost::scenario::EbsConfig;
 
     fn scenario(region: &str, gib: f64, ebs: EbsConfig) -> Scenario {
         Scenario {
@@ -294,10 +413,80 @@ mod tests {
         };
         let mut scenario = scenario("us-east-1", 10.0, ebs);
         scenario.replicas = 3;
-        scenario.layout = Layout::PerTask;
+        scenario.layout = crate::cost::scenario::Layout::PerTask;
         let bill = bill(&scenario);
         assert_eq!(bill.title, "EBS gp3, 3 × 10 GiB volumes");
         assert_eq!(bill.lines[0].quantity, 30.0);
         assert_eq!(bill.lines[1].quantity, 3_000.0);
+    }
+
+    /// 3 tasks sharing 50 GiB, 10 GB written a month, us-east-1: 3 × 50 GiB × $0.08 = $12.00,
+    /// 10 GB × 2 other copies × 2 directions × $0.01 = $0.40, a 50 GiB snapshot × $0.05 = $2.50.
+    #[test]
+    fn shared_data_on_ebs_is_one_copy_per_node_kept_in_step() {
+        let mut scenario = scenario("us-east-1", 50.0, EbsConfig::default());
+        scenario.replicas = 3;
+        scenario.efs.write_gb = 10.0;
+        let bill = bill(&scenario);
+        assert_eq!(bill.title, "EBS gp3, 3 × 50 GiB volumes, one copy per node");
+        let lines: Vec<_> = bill
+            .lines
+            .iter()
+            .map(|line| (line.item.as_str(), line.quantity, line.cost))
+            .collect();
+        assert_eq!(lines[0].0, "Storage");
+        assert!((lines[0].2 - 12.0).abs() < 1e-9);
+        assert_eq!(lines[1].0, "Writes copied to other AZs (out + in)");
+        assert!((lines[1].1 - 40.0).abs() < 1e-9 && (lines[1].2 - 0.40).abs() < 1e-9);
+        assert_eq!(lines[2].0, "Snapshot of the data");
+        assert!((lines[2].2 - 2.50).abs() < 1e-9);
+        assert!((bill.total - 14.90).abs() < 1e-9);
+    }
+
+    fn limit_error(
+        gib: f64,
+        volume_type: VolumeType,
+        iops: Option<u32>,
+        mibps: Option<u32>,
+    ) -> String {
+        let ebs = EbsConfig {
+            volume_type,
+            iops,
+            throughput_mibps: mibps,
+        };
+        check_volume_limits(&scenario("us-east-1", gib, ebs))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn impossible_volumes_are_refused_with_the_limit() {
+        let io2 = limit_error(10.0, VolumeType::Io2, Some(256_000), None);
+        assert!(io2.contains("at most 1000 IOPS per GiB"), "{io2}");
+        assert!(io2.contains("at least 256 GiB"), "{io2}");
+        let st1 = limit_error(20.0 * 1024.0, VolumeType::St1, None, None);
+        assert!(st1.contains("st1 volumes hold at most 16384 GiB"), "{st1}");
+        let gp3 = limit_error(10.0, VolumeType::Gp3, None, Some(2_000));
+        assert!(gp3.contains("0.25 MiB/s per IOPS"), "{gp3}");
+        assert!(gp3.contains("--iops 8000"), "{gp3}");
+        let gp3 = limit_error(10.0, VolumeType::Gp3, Some(8_000), Some(2_000));
+        assert!(gp3.contains("at most 500 IOPS per GiB"), "{gp3}");
+        assert!(gp3.contains("at least 16 GiB"), "{gp3}");
+        let io1 = limit_error(100.0, VolumeType::Io1, Some(6_000), None);
+        assert!(io1.contains("at most 50 IOPS per GiB"), "{io1}");
+    }
+
+    #[test]
+    fn volumes_within_the_limits_pass() {
+        let ebs = EbsConfig {
+            volume_type: VolumeType::Gp3,
+            iops: Some(8_000),
+            throughput_mibps: Some(2_000),
+        };
+        check_volume_limits(&scenario("us-east-1", 16.0, ebs.clone())).unwrap();
+        assert_eq!(valid_volume_gib(&ebs), (16, 65_536));
+        let baseline = EbsConfig::default();
+        check_volume_limits(&scenario("us-east-1", 1.0, baseline.clone())).unwrap();
+        assert_eq!(valid_volume_gib(&baseline), (1, 65_536));
     }
 }

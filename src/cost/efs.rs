@@ -15,6 +15,8 @@ const BASELINE_MIBPS_PER_GIB: f64 = 0.05;
 const MIN_BASELINE_MIBPS: f64 = 1.0;
 /// With credits, Bursting reaches 100 MiB/s per TiB of Standard, and at least 100 MiB/s.
 const BURST_MIBPS_PER_TIB: f64 = 100.0;
+/// IA and Archive bill every file as at least 128 KiB (EFS billing page, §1.1).
+const MIN_BILLED_FILE_KIB: f64 = 128.0;
 
 /// How the mode reads in titles and errors.
 pub(crate) fn describe_mode(mode: ThroughputMode) -> &'static str {
@@ -50,9 +52,11 @@ pub(crate) fn efs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result
     let stored_gib = scenario.size.gib() * f64::from(scenario.copies());
     let split = StorageSplit::of(stored_gib, efs);
     let candidates = [
-        storage_lines(efs, &split),
+        storage_lines(efs, &split).to_vec(),
+        small_file_lines(efs, &split),
         access_lines(efs),
         throughput_line(efs, split.standard),
+        backup_line(efs, stored_gib),
     ];
     let lines = candidates
         .into_iter()
@@ -65,22 +69,45 @@ pub(crate) fn efs_bill(scenario: &Scenario, prices: &RegionPrices<'_>) -> Result
 
 type Candidate = (&'static str, Dimension, f64);
 
-fn storage_lines(efs: &EfsConfig, split: &StorageSplit) -> Vec<Candidate> {
+fn storage_lines(efs: &EfsConfig, split: &StorageSplit) -> [Candidate; 3] {
     let (standard, infrequent) = match (efs.one_zone, efs.throughput_mode) {
         (true, _) => (Dimension::EfsOneZone, Dimension::EfsOneZoneIa),
         (false, ThroughputMode::Elastic) => (Dimension::EfsStandard, Dimension::EfsIaElastic),
         (false, _) => (Dimension::EfsStandard, Dimension::EfsIaLegacy),
     };
-    vec![
+    [
         ("Standard storage", standard, split.standard),
         ("IA storage", infrequent, split.infrequent),
         ("Archive storage", Dimension::EfsArchive, split.archive),
     ]
 }
 
-/// Elastic bills every GB moved; in every mode, data moved into IA or Archive is billed.
-/// Assumption (stated in the output): data written each month ages into IA and Archive in the
-/// same proportions as the stored data, and reads are served from Standard.
+/// Files smaller than 128 KiB are billed as 128 KiB in IA and Archive: with an average file
+/// size `a` below that, each GiB there bills `128 / a` GiB; the surplus is its own line.
+fn small_file_lines(efs: &EfsConfig, split: &StorageSplit) -> Vec<Candidate> {
+    let Some(kib) = efs.avg_file_kib.filter(|kib| *kib < MIN_BILLED_FILE_KIB) else {
+        return Vec::new();
+    };
+    let surplus = MIN_BILLED_FILE_KIB / kib - 1.0;
+    let [_, infrequent, archive] = storage_lines(efs, split);
+    vec![
+        (
+            "IA small files (128 KiB minimum)",
+            infrequent.1,
+            split.infrequent * surplus,
+        ),
+        (
+            "Archive small files (128 KiB minimum)",
+            archive.1,
+            split.archive * surplus,
+        ),
+    ]
+}
+
+/// Elastic bills every GB moved; in every mode, data moved into IA or Archive is billed, and
+/// data reaching Archive was moved into IA first, so it pays both steps. Reads from IA and
+/// Archive pay a surcharge per GB on top of the read. Assumption (stated in the output): data
+/// written each month ages in the same proportions as the stored data.
 fn access_lines(efs: &EfsConfig) -> Vec<Candidate> {
     let archive = efs.archive_share.fraction();
     let infrequent = (1.0 - efs.standard_share.fraction() - archive).max(0.0);
@@ -89,10 +116,16 @@ fn access_lines(efs: &EfsConfig) -> Vec<Candidate> {
         lines.push(("Elastic reads", Dimension::EfsElasticRead, efs.read_gb));
         lines.push(("Elastic writes", Dimension::EfsElasticWrite, efs.write_gb));
     }
+    lines.push(("Reads from IA", Dimension::EfsIaRead, efs.ia_read_gb));
+    lines.push((
+        "Reads from Archive",
+        Dimension::EfsArchiveRead,
+        efs.archive_read_gb,
+    ));
     lines.push((
         "Tiering into IA",
         Dimension::EfsIaTiering,
-        efs.write_gb * infrequent,
+        efs.write_gb * (infrequent + archive),
     ));
     lines.push((
         "Tiering into Archive",
@@ -114,6 +147,20 @@ fn throughput_line(efs: &EfsConfig, standard_gib: f64) -> Vec<Candidate> {
             )]
         }
         _ => Vec::new(),
+    }
+}
+
+/// AWS Backup keeps a full copy of the stored data in warm storage (later backups add only
+/// what changed, which is not modelled).
+fn backup_line(efs: &EfsConfig, stored_gib: f64) -> Vec<Candidate> {
+    if efs.backup {
+        vec![(
+            "Backup (AWS Backup, warm)",
+            Dimension::EfsBackupWarm,
+            stored_gib,
+        )]
+    } else {
+        Vec::new()
     }
 }
 
@@ -141,9 +188,10 @@ pub(crate) fn efs_notes(scenario: &Scenario) -> Vec<String> {
     }
     if efs.standard_share.fraction() < 1.0 {
         notes.push(
-            "assumed: data written each month moves into IA/Archive in the shares given (tiering \
-             charge) and reads are served from Standard; IA and Archive bill at least 128 KiB \
-             per file, Archive at least 90 days"
+            "assumed: data written each month moves into IA/Archive in the shares given, data \
+             bound for Archive through IA (both tiering charges); reads are from Standard unless \
+             given with --ia-read-gb/--archive-read-gb; IA and Archive bill at least 128 KiB per \
+             file (priced with --avg-file-size), Archive at least 90 days"
                 .to_string(),
         );
     }
@@ -330,6 +378,44 @@ mod tests {
         let bill = bill(&scenario(1000.0, archive));
         assert!((line(&bill, "Archive storage").cost - 6.4).abs() < 1e-9);
         assert!(bill.lines.iter().all(|line| line.item != "IA storage"));
+    }
+
+    /// us-east-1: 10 GB written a month, 20% ending in IA and 50% in Archive: 7 GB move into
+    /// IA ($0.07, Archive's share on its way too) and 5 GB on into Archive ($0.15); 4 GB read
+    /// from IA ($0.04) and 2 GB from Archive ($0.06) on top of the reads.
+    #[test]
+    fn ia_and_archive_bill_reads_and_both_tiering_steps() {
+        let efs = EfsConfig {
+            standard_share: Share::from_fraction(0.3).unwrap(),
+            archive_share: Share::from_fraction(0.5).unwrap(),
+            read_gb: 10.0,
+            write_gb: 10.0,
+            ia_read_gb: 4.0,
+            archive_read_gb: 2.0,
+            ..EfsConfig::default()
+        };
+        let bill = bill(&scenario(100.0, efs));
+        assert!((line(&bill, "Tiering into IA").cost - 0.07).abs() < 1e-9);
+        assert!((line(&bill, "Tiering into Archive").cost - 0.15).abs() < 1e-9);
+        assert!((line(&bill, "Reads from IA").cost - 0.04).abs() < 1e-9);
+        assert!((line(&bill, "Reads from Archive").cost - 0.06).abs() < 1e-9);
+    }
+
+    /// 32 KiB files bill as 128 KiB in IA: 50 GiB of them bill 200 GiB, so 150 GiB extra at
+    /// the IA price ($0.016): $2.40. Backup keeps a warm copy of all 100 GiB at $0.05: $5.00.
+    #[test]
+    fn small_files_and_backups_are_billed() {
+        let efs = EfsConfig {
+            standard_share: Share::from_fraction(0.5).unwrap(),
+            avg_file_kib: Some(32.0),
+            backup: true,
+            ..EfsConfig::default()
+        };
+        let bill = bill(&scenario(100.0, efs));
+        let small = line(&bill, "IA small files (128 KiB minimum)");
+        assert!((small.quantity - 150.0).abs() < 1e-9);
+        assert!((small.cost - 2.40).abs() < 1e-9);
+        assert!((line(&bill, "Backup (AWS Backup, warm)").cost - 5.0).abs() < 1e-9);
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub enum CostError {
     },
 
     #[error(
-        "the storage shares add up to more than 100% (Standard {standard}% + Archive {archive}%)"
+        "--standard-share {standard}% + --archive-share {archive}% is more than 100%: lower one \
+         of them (the data in neither is in Infrequent Access; without --standard-share, \
+         Standard holds all that is not in Archive)"
     )]
     SharesExceedWhole { standard: f64, archive: f64 },
 
@@ -65,8 +67,46 @@ pub enum CostError {
         given: u32,
     },
 
-    #[error("--read-gb and --write-gb must be zero or more, got {0}")]
-    NegativeTransfer(f64),
+    #[error(
+        "--read-gb, --write-gb, --ia-read-gb and --archive-read-gb take a finite number of GB, \
+         zero or more, got {0}"
+    )]
+    InvalidTransfer(f64),
+
+    #[error("--avg-file-size must be a finite size greater than zero, e.g. 64KiB, got {0} KiB")]
+    InvalidFileSize(f64),
+
+    #[error(
+        "{volume_type} volumes hold at most {max_gib} GiB, got {gib} GiB: split the data over \
+         several volumes, or pick gp3 or io2 (up to 65536 GiB)"
+    )]
+    VolumeTooLarge {
+        volume_type: &'static str,
+        max_gib: u64,
+        gib: u64,
+    },
+
+    #[error(
+        "{volume_type} volumes take at most {per_gib} IOPS per GiB, so {iops} IOPS need a volume \
+         of at least {min_gib} GiB, got {gib} GiB: lower --iops or raise --size"
+    )]
+    TooManyIopsForSize {
+        volume_type: &'static str,
+        per_gib: u32,
+        iops: u32,
+        min_gib: u64,
+        gib: u64,
+    },
+
+    #[error(
+        "gp3 throughput is at most 0.25 MiB/s per IOPS, so {mibps} MiB/s needs --iops {min_iops} \
+         or more, got {iops} IOPS"
+    )]
+    ThroughputAboveIopsRatio {
+        mibps: u32,
+        iops: u32,
+        min_iops: u32,
+    },
 
     #[error(
         "file system {filesystem:?} has no {key} in the spec, so none of its data moves to \
@@ -99,6 +139,57 @@ pub enum CostError {
         path.display()
     )]
     OfferFileEmpty { path: PathBuf },
+
+    #[error(
+        "offer file {} is the {found} offer, not AmazonEFS or AmazonEC2: download \
+         https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEFS/current/<region>/index.json \
+         (or AmazonEC2 for EBS)",
+        path.display()
+    )]
+    OfferWrongService { path: PathBuf, found: String },
+
+    #[error(
+        "offer file {}: SKU {sku} has {mismatch}, as AWS publishes it; the file is not a genuine \
+         AWS offer file",
+        path.display()
+    )]
+    OfferProductMismatch {
+        path: PathBuf,
+        sku: String,
+        /// e.g. `usage type TimedStorage-ByteHrs but servicecode "AmazonS3", not "AmazonEFS"`.
+        mismatch: String,
+    },
+
+    #[error(
+        "offer file {}: SKUs {skus} both price {} in {region}; remove one, or pass a \
+         region-specific offer file",
+        path.display(), dimension.key()
+    )]
+    DuplicateSku {
+        path: PathBuf,
+        region: String,
+        dimension: Dimension,
+        /// Both SKUs with their prices: `A ($0.3) and B ($0.2)`.
+        skus: String,
+    },
+
+    #[error(
+        "offer file {}: SKU {sku} has price {usd:?} USD, which no AWS price is; the file is not \
+         a genuine AWS offer file",
+        path.display()
+    )]
+    OfferInvalidPrice {
+        path: PathBuf,
+        sku: String,
+        usd: String,
+    },
+
+    #[error(
+        "offer file {} lists its terms before its products; AWS's files list products first, \
+         which lets them be read without holding the whole file",
+        path.display()
+    )]
+    OfferTermsFirst { path: PathBuf },
 
     #[error("the bundled price table is broken: {0}")]
     BundledPrices(#[from] toml::de::Error),

@@ -28,6 +28,7 @@ fn scenario_for(
     efs.throughput_mode = filesystem.throughput_mode;
     efs.provisioned_mibps = filesystem.provisioned_throughput_mibps.map(f64::from);
     efs.one_zone = filesystem.availability_zone.is_some();
+    efs.backup = efs.backup || filesystem.backup;
     let archive = efs.archive_share.fraction();
     let infrequent = 1.0 - efs.standard_share.fraction() - archive;
     if infrequent > 1e-9 && filesystem.transition_to_ia == Transition::None {

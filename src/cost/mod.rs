@@ -25,7 +25,9 @@ mod render;
 mod scenario;
 mod size;
 
-pub use compare::{Choice, Comparison, Crossover, CurvePoint, Verdict, compare, cost_curve};
+pub use compare::{
+    Choice, Comparison, Crossover, Crossovers, CurvePoint, Verdict, compare, cost_curve,
+};
 pub use ebs::VolumeType;
 pub use error::CostError;
 pub use from_spec::scenarios_from_spec;

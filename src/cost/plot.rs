@@ -34,6 +34,7 @@ fn sample_sizes(comparison: &Comparison) -> impl Iterator<Item = f64> {
     let chosen = comparison.scenario.size.gib();
     let last_crossover = comparison
         .crossovers
+        .points
         .iter()
         .map(|crossover| crossover.size_gib)
         .fold(0.0, f64::max);
@@ -63,10 +64,12 @@ fn draw(
         .x_label_area_size(44)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    let dollars = |usd: &f64| dollar_tick(*usd, y_max);
     chart
         .configure_mesh()
         .x_desc("size per volume (GiB)")
         .y_desc("USD per month")
+        .y_label_formatter(&dollars)
         .draw()?;
     for (label, color, cost) in [
         (
@@ -86,7 +89,7 @@ fn draw(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    for crossover in &comparison.crossovers {
+    for crossover in &comparison.crossovers.points {
         let x = crossover.size_gib;
         let cost = comparison_cost_at(curve, x);
         chart.draw_series([PathElement::new(
@@ -123,6 +126,15 @@ fn draw(
     Ok(())
 }
 
+/// A y-axis tick: dollars, with cents only when the axis is short enough to need them.
+fn dollar_tick(usd: f64, axis_max: f64) -> String {
+    if axis_max >= 100.0 {
+        format!("${usd:.0}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
 /// The EFS cost at the sample nearest to `size_gib` (both options cost the same there).
 fn comparison_cost_at(curve: &[CurvePoint], size_gib: f64) -> f64 {
     curve
@@ -137,6 +149,12 @@ fn comparison_cost_at(curve: &[CurvePoint], size_gib: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ticks_show_dollars() {
+        assert_eq!(super::dollar_tick(40.0, 120.0), "$40");
+        assert_eq!(super::dollar_tick(2.5, 9.0), "$2.50");
+    }
+
     use super::*;
     use crate::cost::compare::compare;
     use crate::cost::scenario::{EfsConfig, Scenario};
@@ -158,7 +176,8 @@ mod tests {
         let comparison = compare(&scenario, &book).unwrap();
         let svg = render_svg(&comparison, &book).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
-        assert!(svg.contains("crossover 128 GiB"), "crossover label missing");
+        assert!(svg.contains("crossover 134 GiB"), "crossover label missing");
+        assert!(svg.contains("\n$40\n</text>"), "y ticks in dollars");
         assert!(
             svg.contains("\nEFS\n") && svg.contains("\nEBS\n"),
             "legend missing"

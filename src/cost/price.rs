@@ -34,6 +34,12 @@ pub enum Dimension {
     EfsArchiveTiering,
     #[serde(rename = "efs.provisioned_throughput")]
     EfsProvisionedThroughput,
+    #[serde(rename = "efs.ia_read")]
+    EfsIaRead,
+    #[serde(rename = "efs.archive_read")]
+    EfsArchiveRead,
+    #[serde(rename = "efs.backup_warm")]
+    EfsBackupWarm,
     #[serde(rename = "ebs.gp3.storage")]
     Gp3Storage,
     #[serde(rename = "ebs.gp3.iops")]
@@ -58,6 +64,10 @@ pub enum Dimension {
     St1Storage,
     #[serde(rename = "ebs.sc1.storage")]
     Sc1Storage,
+    #[serde(rename = "ebs.snapshot")]
+    EbsSnapshot,
+    #[serde(rename = "ec2.transfer_inter_az")]
+    TransferInterAz,
 }
 
 impl Dimension {
@@ -85,6 +95,9 @@ impl Dimension {
             EfsIaTiering => "EFS IA tiering (data moved into IA)",
             EfsArchiveTiering => "EFS Archive tiering (data moved into Archive)",
             EfsProvisionedThroughput => "EFS provisioned throughput",
+            EfsIaRead => "EFS reads from Infrequent Access (on top of the read price)",
+            EfsArchiveRead => "EFS reads from Archive (on top of the read price)",
+            EfsBackupWarm => "AWS Backup warm storage for EFS",
             Gp3Storage => "EBS gp3 storage",
             Gp3Iops => "EBS gp3 IOPS above 3,000",
             Gp3Throughput => "EBS gp3 throughput above 125 MiB/s",
@@ -97,6 +110,8 @@ impl Dimension {
             Io2IopsTier3 => "EBS io2 IOPS above 64,000",
             St1Storage => "EBS st1 storage",
             Sc1Storage => "EBS sc1 storage",
+            EbsSnapshot => "EBS snapshot storage (standard tier)",
+            TransferInterAz => "EC2 data transfer between Availability Zones (each direction)",
         }
     }
 
@@ -104,7 +119,8 @@ impl Dimension {
     pub fn unit(self) -> &'static str {
         use Dimension::*;
         match self {
-            EfsElasticRead | EfsElasticWrite | EfsIaTiering | EfsArchiveTiering => "GB",
+            EfsElasticRead | EfsElasticWrite | EfsIaTiering | EfsArchiveTiering | EfsIaRead
+            | EfsArchiveRead | TransferInterAz => "GB",
             EfsProvisionedThroughput | Gp3Throughput => "MiBps-mo",
             Gp3Iops | Io1Iops | Io2IopsTier1 | Io2IopsTier2 | Io2IopsTier3 => "IOPS-mo",
             _ => "GiB-mo",
@@ -113,7 +129,9 @@ impl Dimension {
 
     /// The AWS Price List offer that carries this dimension (EBS lives in AmazonEC2).
     pub fn offer_code(self) -> &'static str {
-        if self.key().starts_with("efs.") {
+        if self == Dimension::EfsBackupWarm {
+            "AWSBackup"
+        } else if self.key().starts_with("efs.") {
             "AmazonEFS"
         } else {
             "AmazonEC2"
@@ -306,6 +324,33 @@ mod tests {
         assert!(error.contains("\"mars-north-1\""), "{error}");
         assert!(error.contains("eu-central-1"), "{error}");
         assert!(error.contains("--offer-file"), "{error}");
+    }
+
+    /// S8 names regions by location; every public commercial region in it is bundled for EBS.
+    #[test]
+    fn every_commercial_region_in_the_ebs_source_has_ebs_prices() {
+        let book = PriceBook::bundled().unwrap();
+        assert_eq!(book.regions.len(), 29);
+        for region in book.regions.keys() {
+            let prices = book.region(region).unwrap();
+            for dimension in [
+                Dimension::Gp3Storage,
+                Dimension::Gp3Iops,
+                Dimension::Gp3Throughput,
+                Dimension::Gp2Storage,
+                Dimension::St1Storage,
+                Dimension::Sc1Storage,
+                Dimension::EbsSnapshot,
+            ] {
+                assert!(prices.get(dimension).is_ok(), "{region} {dimension:?}");
+            }
+        }
+        // Stockholm: $42.8032 per GiBps-month in S8 is $0.0418 per MiB/s-month.
+        let stockholm = book.region("eu-north-1").unwrap();
+        assert!((stockholm.get(Dimension::Gp3Throughput).unwrap().usd - 0.0418).abs() < 1e-12);
+        // S8 has no io2 rows for São Paulo: left out, not guessed.
+        let sao_paulo = book.region("sa-east-1").unwrap();
+        assert!(sao_paulo.get(Dimension::Io2Storage).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn render_table(comparison: &Comparison) -> String {
 
 fn layout_words(comparison: &Comparison) -> &'static str {
     match comparison.scenario.layout {
-        Layout::Shared => "sharing one volume",
+        Layout::Shared => "sharing the data (EBS: one copy per node, see the EBS notes)",
         Layout::PerTask => "one volume each",
     }
 }
@@ -115,17 +115,6 @@ fn pad_rows(rows: &[String], height: usize) -> Vec<String> {
 fn verdict_line(comparison: &Comparison) -> String {
     let verdict = &comparison.verdict;
     let difference = format!("{} a month", dollars(verdict.saving));
-    if !verdict.ebs_can_serve {
-        let relation = if comparison.ebs.total < comparison.efs.total {
-            "less"
-        } else {
-            "more"
-        };
-        return format!(
-            "Only EFS fits: EBS cannot be shared by {} tasks (one EBS volume would cost {difference} {relation}).",
-            comparison.scenario.replicas
-        );
-    }
     match verdict.cheaper {
         Choice::Neither => "Both cost the same.".to_string(),
         cheaper => format!(
@@ -138,17 +127,29 @@ fn verdict_line(comparison: &Comparison) -> String {
 }
 
 fn crossover_line(comparison: &Comparison) -> String {
-    if comparison.crossovers.is_empty() {
+    let crossovers = &comparison.crossovers;
+    let (low, high) = crossovers.scanned_gib;
+    let range = format!(
+        "between {} GiB and {} GiB per volume",
+        thousands(low as u64),
+        thousands(high as u64)
+    );
+    if crossovers.same_cost_everywhere {
+        return format!(
+            "Crossover: none; EFS and EBS cost the same per GiB at every size {range}."
+        );
+    }
+    if crossovers.points.is_empty() {
         let cheaper = match comparison.verdict.cheaper {
             Choice::Neither => "neither option".to_string(),
             choice => name(choice).to_string(),
         };
         return format!(
-            "Crossover: none between 1 GiB and 64 TiB per volume for these inputs; {cheaper} is cheaper at every size."
+            "Crossover: none {range} for these inputs; {cheaper} is cheaper at every size."
         );
     }
-    let points: Vec<String> = comparison
-        .crossovers
+    let points: Vec<String> = crossovers
+        .points
         .iter()
         .map(|crossover| {
             let above = crossover.cheaper_above;

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::ebs::VolumeType;
+use super::ebs::{VolumeType, check_volume_limits};
 use crate::spec::ThroughputMode;
 
 use super::efs::describe_mode;
@@ -25,7 +25,8 @@ pub struct Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// All tasks read and write the same data: one EFS file system; EBS cannot do this.
+    /// All tasks read and write the same data: one EFS file system, or with EBS one volume
+    /// per task holding a copy, kept in step across AZs.
     Shared,
     /// One volume per task: N EBS volumes, or one EFS file system holding N directories.
     PerTask,
@@ -45,6 +46,14 @@ pub struct EfsConfig {
     pub read_gb: f64,
     /// GB written per month (all tasks together).
     pub write_gb: f64,
+    /// Of `read_gb`, GB read from Infrequent Access per month (billed on top of the read).
+    pub ia_read_gb: f64,
+    /// Of `read_gb`, GB read from Archive per month (billed on top of the read).
+    pub archive_read_gb: f64,
+    /// Average file size in KiB; below 128 KiB, IA and Archive bill each file as 128 KiB.
+    pub avg_file_kib: Option<f64>,
+    /// AWS Backup of the file system (`backup = true` in the spec).
+    pub backup: bool,
 }
 
 impl Default for EfsConfig {
@@ -57,6 +66,10 @@ impl Default for EfsConfig {
             archive_share: Share::NONE,
             read_gb: 0.0,
             write_gb: 0.0,
+            ia_read_gb: 0.0,
+            archive_read_gb: 0.0,
+            avg_file_kib: None,
+            backup: false,
         }
     }
 }
@@ -78,10 +91,22 @@ impl Scenario {
             return Err(CostError::NoReplicas);
         }
         self.efs.validate()?;
-        self.ebs.validate()
+        self.ebs.validate()?;
+        check_volume_limits(self)
     }
 
-    /// How many copies of `size` are stored: one per task, or one shared copy.
+    /// How many EBS volumes hold the data: one per task, whether each has its own data or all
+    /// share it (then each volume holds a copy, on a node that may run the task).
+    pub fn ebs_volumes(&self) -> u32 {
+        self.replicas
+    }
+
+    /// True when several tasks share data that EBS can only hold as one copy per node.
+    pub fn ebs_replicated(&self) -> bool {
+        self.layout == Layout::Shared && self.replicas > 1
+    }
+
+    /// How many copies of `size` EFS stores: one per task, or one shared copy.
     pub fn copies(&self) -> u32 {
         match self.layout {
             Layout::Shared => 1,
@@ -132,11 +157,23 @@ impl EfsConfig {
                 });
             }
         }
-        for transfer in [self.read_gb, self.write_gb] {
-            // Also rejects NaN, which is not "zero or more".
-            if transfer.is_nan() || transfer < 0.0 {
-                return Err(CostError::NegativeTransfer(transfer));
+        let transfers = [
+            self.read_gb,
+            self.write_gb,
+            self.ia_read_gb,
+            self.archive_read_gb,
+        ];
+        for transfer in transfers {
+            // Rejects NaN and infinity too: neither is an amount of data.
+            if !transfer.is_finite() || transfer < 0.0 {
+                return Err(CostError::InvalidTransfer(transfer));
             }
+        }
+        if let Some(kib) = self
+            .avg_file_kib
+            .filter(|kib| !kib.is_finite() || *kib <= 0.0)
+        {
+            return Err(CostError::InvalidFileSize(kib));
         }
         self.validate_provisioned()
     }
@@ -228,6 +265,17 @@ mod tests {
         s.efs.throughput_mode = ThroughputMode::Elastic;
         s.efs.one_zone = true;
         assert!(s.validate().unwrap_err().to_string().contains("One Zone"));
+    }
+
+    #[test]
+    fn traffic_must_be_a_finite_amount() {
+        let mut s = scenario();
+        s.efs.read_gb = f64::INFINITY;
+        let error = s.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("finite number of GB, zero or more, got inf"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -5,13 +5,18 @@ use super::error::CostError;
 
 const GIB: f64 = 1_073_741_824.0;
 
-/// Units a size may be written in: decimal (GB, TB) and binary (GiB, TiB), as `(name, bytes)`.
+/// Units a size may be written in, as `(name, bytes)`. GB and TB mean what they mean on every
+/// AWS price, console and calculator: 2^30 and 2^40 bytes, the same as GiB and TiB.
 const UNITS: [(&str, f64); 4] = [
-    ("GB", 1e9),
+    ("GB", GIB),
     ("GiB", GIB),
-    ("TB", 1e12),
+    ("TB", GIB * 1024.0),
     ("TiB", GIB * 1024.0),
 ];
+
+/// What the output says, once, about units.
+pub(crate) const UNITS_NOTE: &str = "GB and TB are AWS's: 1 GB = 2^30 bytes (GiB) and 1 TB = \
+     1,024 GB, in sizes, prices and --read-gb/--write-gb alike";
 
 /// An amount of stored data. AWS bills storage per "GB-month" where a GB is binary (2^30
 /// bytes), so the estimator works in GiB; the unit the user wrote is kept for display.
@@ -33,11 +38,6 @@ impl Size {
     pub fn gib(self) -> f64 {
         self.bytes / GIB
     }
-
-    /// True when the user wrote a decimal unit, so the GiB figure differs from what they typed.
-    pub fn is_decimal(self) -> bool {
-        matches!(self.unit, "GB" | "TB")
-    }
 }
 
 impl FromStr for Size {
@@ -49,11 +49,12 @@ impl FromStr for Size {
             reason: reason.to_string(),
         };
         let trimmed = input.trim();
+        // The unit is the trailing letters, so exponents ("1e6GB") stay in the number.
         let split = trimmed
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(trimmed.len());
+            .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len();
         let (number, unit) = trimmed.split_at(split);
-        let unit = unit.trim();
+        let (number, unit) = (number.trim(), unit.trim());
         let not_a_number = || invalid("expected a number followed by a unit, e.g. 100GB or 1.5TiB");
         if number.is_empty() {
             return Err(not_a_number());
@@ -68,6 +69,9 @@ impl FromStr for Size {
         let amount: f64 = number.parse().map_err(|_| not_a_number())?;
         if amount <= 0.0 {
             return Err(invalid("the size must be greater than zero"));
+        }
+        if !(amount * unit_bytes).is_finite() {
+            return Err(invalid("the size is too large to compute with"));
         }
         Ok(Self {
             bytes: amount * unit_bytes,
@@ -149,12 +153,13 @@ mod tests {
         assert_eq!("1.5 TiB".parse::<Size>().unwrap().gib(), 1536.0);
     }
 
+    /// AWS's "100 GB" of gp3 costs 100 × the GB-month price: its GB is 2^30 bytes.
     #[test]
-    fn decimal_units_convert_to_fewer_gib() {
-        let size: Size = "100GB".parse().unwrap();
-        assert!((size.gib() - 93.132_257_461_547_85).abs() < 1e-9);
-        assert!(size.is_decimal());
-        assert!(("1TB".parse::<Size>().unwrap().gib() - 931.322_574_615_478_5).abs() < 1e-9);
+    fn gb_and_tb_are_aws_binary_units() {
+        assert_eq!("100GB".parse::<Size>().unwrap().gib(), 100.0);
+        assert_eq!("1TB".parse::<Size>().unwrap().gib(), 1024.0);
+        assert_eq!("1e3GB".parse::<Size>().unwrap().gib(), 1000.0);
+        assert_eq!("2.5e-1 TB".parse::<Size>().unwrap().gib(), 256.0);
     }
 
     #[test]
@@ -171,7 +176,9 @@ mod tests {
         assert!(message("GB").contains("expected a number"));
         assert!(message("1.2.3GB").contains("expected a number"));
         assert!(message("0GB").contains("greater than zero"));
-        assert!(message("-5GB").contains("expected a number"));
+        assert!(message("-5GB").contains("greater than zero"));
+        assert!(message("1e999GB").contains("too large"));
+        assert!(message("inf GB").contains("too large"));
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use cloudstor::cost::{
     self, Comparison, EbsConfig, EfsConfig, Layout, PriceBook, Scenario, Share, Size, VolumeType,
@@ -14,15 +16,18 @@ use cloudstor::spec::{Spec, ThroughputMode};
 /// Compare the monthly cost of EFS and EBS for the same data, with every formula shown.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Data per volume: a number and GB, GiB, TB or TiB (AWS bills per GiB), e.g. 100GB.
-    #[arg(long)]
+    /// Data per volume: a number and GB or TB, as AWS means them (1 GB = 2^30 bytes = 1 GiB;
+    /// GiB and TiB are accepted too), e.g. 100GB.
+    // Hyphen values reach the parser, so "-5GB" is refused as a size, not taken for a flag.
+    #[arg(long, allow_hyphen_values = true)]
     size: Size,
-    /// AWS region [default: from the AWS config chain, else us-east-1].
-    #[arg(long)]
+    /// AWS region, any case [default: AWS_REGION, else the profile's region, else us-east-1].
+    #[arg(long, value_parser = region_name)]
     region: Option<String>,
-    /// Share of the data in EFS Standard; the rest is in Infrequent Access (or Archive).
-    #[arg(long, default_value = "100%")]
-    standard_share: Share,
+    /// Share of the data in EFS Standard; the rest is in Infrequent Access (or Archive)
+    /// [default: all the data not in --archive-share].
+    #[arg(long)]
+    standard_share: Option<Share>,
     /// Share of the data in EFS Archive (Regional, Elastic throughput only).
     #[arg(long, default_value = "0%")]
     archive_share: Share,
@@ -30,14 +35,26 @@ pub struct Args {
     #[arg(long, default_value = "elastic", value_parser = throughput_modes())]
     throughput_mode: ThroughputMode,
     /// EFS provisioned throughput in MiB/s (with --throughput-mode provisioned).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     provisioned_mibps: Option<f64>,
     /// GB read per month, all tasks together (billed with Elastic throughput).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     read_gb: f64,
     /// GB written per month, all tasks together (billed with Elastic throughput).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     write_gb: f64,
+    /// Of --read-gb, GB read from Infrequent Access per month (a surcharge per GB).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    ia_read_gb: f64,
+    /// Of --read-gb, GB read from Archive per month (a surcharge per GB).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    archive_read_gb: f64,
+    /// Average file size, e.g. 32KiB: IA and Archive bill each file as at least 128 KiB.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = file_size_kib)]
+    avg_file_size: Option<f64>,
+    /// Back the file system up with AWS Backup (warm storage); `backup = true` in a spec.
+    #[arg(long)]
+    backup: bool,
     /// EFS One Zone storage classes instead of Regional.
     #[arg(long)]
     one_zone: bool,
@@ -65,7 +82,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Also draw cost against size for both options, crossover marked, to this SVG file
-    /// (with -f: one file per file system, FILE-<name>.svg).
+    /// (with -f: one file per file system, FILE-<name>.svg); other extensions are refused.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
     /// Estimate the file systems of this spec: their throughput mode, provisioned throughput,
@@ -83,6 +100,9 @@ pub struct Args {
 type Named = (Option<String>, Comparison);
 
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.plot {
+        check_plot_path(path)?;
+    }
     let book = price_book(&args.offer_files)?;
     let comparisons = scenarios(&args)
         .await?
@@ -105,6 +125,7 @@ async fn scenarios(args: &Args) -> anyhow::Result<Vec<(Option<String>, Scenario)
         Some(region) => region,
         None => default_region().await,
     };
+    let region = region_name(&region).map_err(anyhow::Error::msg)?;
     let base = args.scenario(region);
     let Some(spec) = spec else {
         return Ok(vec![(None, base)]);
@@ -130,10 +151,16 @@ impl Args {
                 throughput_mode: self.throughput_mode,
                 provisioned_mibps: self.provisioned_mibps,
                 one_zone: self.one_zone,
-                standard_share: self.standard_share,
+                standard_share: self.standard_share.unwrap_or_else(|| {
+                    Share::from_fraction(1.0 - self.archive_share.fraction()).unwrap_or(Share::NONE)
+                }),
                 archive_share: self.archive_share,
                 read_gb: self.read_gb,
                 write_gb: self.write_gb,
+                ia_read_gb: self.ia_read_gb,
+                archive_read_gb: self.archive_read_gb,
+                avg_file_kib: self.avg_file_size,
+                backup: self.backup,
             },
             ebs: EbsConfig {
                 volume_type: self.ebs_type,
@@ -167,13 +194,52 @@ fn price_book(offer_files: &[PathBuf]) -> anyhow::Result<PriceBook> {
     Ok(book)
 }
 
-/// The region of the standard AWS chain (env, profile, instance metadata), else us-east-1.
+/// AWS_REGION (or AWS_DEFAULT_REGION), else the profile's region, else us-east-1. Not the
+/// instance metadata service: an estimate needs no AWS call, and off EC2 the lookup only
+/// waits and warns.
 async fn default_region() -> String {
-    RegionProviderChain::default_provider()
+    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
         .or_else("us-east-1")
         .region()
         .await
         .map_or_else(|| "us-east-1".to_string(), |region| region.to_string())
+}
+
+/// A file size in KiB, from KiB, KB, MiB or MB (AWS's binary units) or bytes.
+fn file_size_kib(input: &str) -> Result<f64, String> {
+    let trimmed = input.trim();
+    let unit_start = trimmed
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .len();
+    let (number, unit) = trimmed.split_at(unit_start);
+    let kib_per_unit = match unit.to_ascii_lowercase().as_str() {
+        "b" => 1.0 / 1024.0,
+        "kb" | "kib" => 1.0,
+        "mb" | "mib" => 1024.0,
+        _ => return Err("expected a number and KiB, KB, MiB, MB or B, e.g. 32KiB".to_string()),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .map(|amount| amount * kib_per_unit)
+        .map_err(|_| "expected a number and a unit, e.g. 32KiB".to_string())
+}
+
+/// Region codes are lower case ("eu-west-1"); any case is accepted.
+fn region_name(input: &str) -> Result<String, String> {
+    let region = input.trim().to_ascii_lowercase();
+    let well_formed = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if well_formed {
+        Ok(region)
+    } else {
+        Err(format!(
+            "{input:?} is not an AWS region code; write it like eu-west-1"
+        ))
+    }
 }
 
 fn render(comparisons: &[Named], json: bool) -> anyhow::Result<String> {
@@ -197,6 +263,22 @@ fn render(comparisons: &[Named], json: bool) -> anyhow::Result<String> {
         })
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// The plot is SVG: a name ending in anything else (e.g. .png) would hold SVG bytes under a
+/// misleading name, so it is refused before anything is computed.
+fn check_plot_path(path: &Path) -> anyhow::Result<()> {
+    let extension = path
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("svg") => Ok(()),
+        _ => anyhow::bail!(
+            "--plot writes SVG, so the file name must end in .svg (got {}); convert it \
+             afterwards if you need another format, e.g. rsvg-convert -o plot.png plot.svg",
+            path.display()
+        ),
+    }
 }
 
 /// One SVG per comparison: `path` itself, or `<stem>-<name>.svg` per file system of a spec.
