@@ -66,6 +66,7 @@ fn actions(prepared: &PreparedChangeSet) -> BTreeSet<(String, &'static str)> {
                 ChangeKind::Add => "Add",
                 ChangeKind::Modify(_) => "Modify",
                 ChangeKind::Remove => "Remove",
+                ChangeKind::Release => "Release",
             };
             (c.logical_id.clone(), kind)
         })

@@ -15,6 +15,7 @@ use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOut
 use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
 use aws_sdk_cloudformation::types::{
     Change, ChangeAction, ChangeSetStatus, ChangeSetType, Replacement, RequiresRecreation,
     ResourceAttribute, ResourceChange, ResourceChangeDetail, ResourceStatus,
@@ -232,6 +233,16 @@ fn modify(
         .build()
 }
 
+/// A deployed template with nothing cloudstor's own replacement knowledge could match, so
+/// only the change set speaks.
+fn deployed_template() -> aws_smithy_mocks::Rule {
+    mock!(Client::get_template).then_output(|| {
+        GetTemplateOutput::builder()
+            .template_body("{\"Resources\": {}}")
+            .build()
+    })
+}
+
 struct Moto {
     _server: common::Moto,
     cloud: Cloud,
@@ -289,7 +300,7 @@ async fn replacement_is_shown_with_the_property_that_forces_it_sdk_mocked() {
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe_stacks, &create, &describe]
+        [&describe_stacks, &create, &describe, &deployed_template()]
     );
     let stacks = fast(Stacks::new(cfn, moto.cloud.clone()));
 
@@ -345,7 +356,7 @@ async fn change_set_failure_is_reported_with_its_reason_sdk_mocked() {
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe_stacks, &create, &describe]
+        [&describe_stacks, &create, &describe, &deployed_template()]
     );
     let stacks = fast(Stacks::new(cfn, moto.cloud.clone()));
     let error = stacks

@@ -121,6 +121,7 @@ impl Sections {
     /// the file systems' `Ref`, so nodes learn them when the stack creates them.
     fn add_launch_template(&mut self, spec: &Spec, name: &str) -> Result<(), TemplateError> {
         let script = crate::bootstrap::render_cloudformation_script(spec)?;
+        script.check_size()?;
         let variables: Map<String, Value> = script
             .variables
             .iter()
@@ -133,7 +134,9 @@ impl Sections {
             "Properties": {
                 "LaunchTemplateName": name,
                 "LaunchTemplateData": {
-                    "UserData": {"Fn::Base64": {"Fn::Sub": [script.body, variables]}}
+                    "UserData": {"Fn::Base64": {"Fn::Sub": [script.body, variables]}},
+                    "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                    "SecurityGroupIds": spec.network.node_security_group_ids,
                 },
                 "TagSpecifications": [{
                     "ResourceType": "launch-template",
@@ -147,6 +150,15 @@ impl Sections {
             LAUNCH_TEMPLATE_ID,
             &description,
             json!({"Ref": LAUNCH_TEMPLATE_ID}),
+        );
+        // cloudstor makes this version the default after each deployment (CloudFormation
+        // never moves the default itself).
+        self.outputs.insert(
+            format!("{LAUNCH_TEMPLATE_ID}LatestVersion"),
+            json!({
+                "Description": "latest version of the node launch template, which cloudstor makes the default",
+                "Value": {"Fn::GetAtt": [LAUNCH_TEMPLATE_ID, "LatestVersionNumber"]},
+            }),
         );
         Ok(())
     }
@@ -567,5 +579,36 @@ protect = false
         );
         let error = template(&text, TemplateOptions::default()).unwrap_err();
         assert!(error.to_string().contains("us-east-1c"), "{error}");
+    }
+
+    const NODES: &str = "\n[nodes]\nlaunch_template_name = \"swarm\"\nplugin_url = \"https://example.com/p\"\nplugin_sha256 = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n";
+
+    #[test]
+    fn the_launch_template_requires_imdsv2_attaches_node_groups_and_outputs_its_version() {
+        let template = template(&format!("{SPEC}{NODES}"), TemplateOptions::default()).unwrap();
+        let data = &template["Resources"][LAUNCH_TEMPLATE_ID]["Properties"]["LaunchTemplateData"];
+        assert_eq!(data["MetadataOptions"]["HttpTokens"], "required");
+        assert_eq!(data["SecurityGroupIds"], json!(["sg-nodes"]));
+        assert_eq!(
+            template["Outputs"]["NodeLaunchTemplateLatestVersion"]["Value"],
+            json!({"Fn::GetAtt": [LAUNCH_TEMPLATE_ID, "LatestVersionNumber"]})
+        );
+    }
+
+    #[test]
+    fn a_node_script_over_16_kb_is_refused_before_any_template_is_made() {
+        let padding = "echo padding\n".repeat(2400);
+        let text = format!("{SPEC}{NODES}extra_user_data = \"\"\"\n{padding}\"\"\"\n");
+        let error = template(&text, TemplateOptions::default()).unwrap_err();
+        assert!(
+            matches!(&error, TemplateError::UserDataTooLarge(too_large) if too_large.bytes > 30_000),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("EC2 accepts at most 16384 bytes"),
+            "{error}"
+        );
     }
 }
