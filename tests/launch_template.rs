@@ -128,6 +128,18 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
         "{text}"
     );
     assert!(
+        text.contains("Note: Running nodes keep the user data they booted with")
+            && text.contains("aws autoscaling start-instance-refresh"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Note: launch_template.nodes: instance metadata HttpTokens = required, node security groups {}.",
+            network.node_group
+        )),
+        "{text}"
+    );
+    assert!(
         text.lines()
             .any(|l| l.trim_start().starts_with("-") && l.contains("plugin-v1")),
         "{text}"

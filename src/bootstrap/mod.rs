@@ -19,8 +19,8 @@ use template::{Template, TemplateError, template};
 
 pub use package::{PackageError, PackagedPlugin, package_managed_plugin};
 pub use user_data::{
-    USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable, decode_launch_template_user_data,
-    launch_template_user_data, user_data_diff,
+    RUNNING_NODES_KEEP_USER_DATA, USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable,
+    decode_launch_template_user_data, launch_template_user_data, user_data_diff,
 };
 
 const BOOTSTRAP: Template = template!("bootstrap.sh");

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::replacement;
 use super::template::LAUNCH_TEMPLATE_ID;
+use crate::bootstrap::RUNNING_NODES_KEEP_USER_DATA;
 
 /// Whether a modification makes CloudFormation build a new resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,9 +144,6 @@ fn mark_known_replacement(change: &mut ResourceChangeView, deployed: &Value, pro
     }
 }
 
-/// Instances read user data once, at first boot.
-pub const RUNNING_NODES_NOTE: &str = "Running nodes keep the user data they booted with: replace them to run the new script (for an auto scaling group: `aws autoscaling start-instance-refresh --auto-scaling-group-name <group>`).";
-
 /// CloudFormation never moves a launch template's default version, and running instances
 /// never re-read their user data: both are said when the node launch template changes.
 fn launch_template_notes(view: &ChangeSetView, proposed: &Value) -> Vec<String> {
@@ -162,7 +160,7 @@ fn launch_template_notes(view: &ChangeSetView, proposed: &Value) -> Vec<String> 
         notes.push(format!(
             "{LAUNCH_TEMPLATE_ID} gets a new version; cloudstor makes it the default version once the change set has executed, so new nodes run the new script."
         ));
-        notes.push(RUNNING_NODES_NOTE.to_owned());
+        notes.push(RUNNING_NODES_KEEP_USER_DATA.to_owned());
     }
     notes
 }
