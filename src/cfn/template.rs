@@ -109,6 +109,16 @@ impl Sections {
             .insert(logical.clone(), filesystem(stack, name, fs));
         let description = format!("Id of file system `{name}`");
         self.add_output(&logical, &description, json!({"Ref": logical}));
+        let dns_output = format!("{logical}DnsName");
+        let dns_name = format!("${{{logical}}}.efs.${{AWS::Region}}.${{AWS::URLSuffix}}");
+        self.outputs.insert(
+            dns_output.clone(),
+            json!({
+                "Description": format!("DNS name nodes mount file system `{name}` by"),
+                "Value": {"Fn::Sub": dns_name},
+                "Export": {"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{dns_output}")}},
+            }),
+        );
     }
 
     fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
@@ -174,9 +184,48 @@ impl Sections {
     }
 }
 
-/// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags).
+/// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags), with
+/// the format version quoted (unquoted, YAML 1.1 reads it as a date) and multi-line strings (the
+/// node script) as literal block scalars a person can read and diff.
 pub fn to_yaml(template: &Value) -> String {
-    serde_norway::to_string(template).expect("a JSON value always serialises as YAML")
+    let text = serde_norway::to_string(template).expect("a JSON value always serialises as YAML");
+    text.lines()
+        .map(
+            |line| match line.strip_prefix("AWSTemplateFormatVersion: ") {
+                Some(version) if !version.starts_with('\'') => {
+                    format!("AWSTemplateFormatVersion: '{version}'\n")
+                }
+                _ => literal_block(line).unwrap_or_else(|| format!("{line}\n")),
+            },
+        )
+        .collect()
+}
+
+/// `<indent>- "a\nb\n"` or `<indent>key: "a\nb\n"` as a literal block scalar; `None` for any
+/// other line.
+fn literal_block(line: &str) -> Option<String> {
+    let quote = line.find('"')?;
+    let (head, quoted) = line.split_at(quote);
+    let is_value = head.ends_with("- ") || head.ends_with(": ");
+    let text: String = serde_norway::from_str(quoted).ok()?;
+    if !is_value || !text.contains('\n') || !quoted.ends_with('"') {
+        return None;
+    }
+    let indent = " ".repeat(head.len() - head.trim_start().len() + 2);
+    let chomp = match text.len() - text.trim_end_matches('\n').len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let mut out = format!("{head}|2{chomp}\n");
+    for content in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
+        if content.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{indent}{content}\n"));
+        }
+    }
+    Some(out)
 }
 
 /// `fast-io` → `FastIo`: CloudFormation logical ids are alphanumeric only.
@@ -584,6 +633,15 @@ protect = false
     const NODES: &str = "\n[nodes]\nlaunch_template_name = \"swarm\"\nplugin_url = \"https://example.com/p\"\nplugin_sha256 = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n";
 
     #[test]
+    fn each_file_system_outputs_its_dns_name() {
+        let template = template(SPEC, TemplateOptions::default()).unwrap();
+        assert_eq!(
+            template["Outputs"]["FileSystemSharedDnsName"]["Value"],
+            json!({"Fn::Sub": "${FileSystemShared}.efs.${AWS::Region}.${AWS::URLSuffix}"})
+        );
+    }
+
+    #[test]
     fn the_launch_template_requires_imdsv2_attaches_node_groups_and_outputs_its_version() {
         let template = template(&format!("{SPEC}{NODES}"), TemplateOptions::default()).unwrap();
         let data = &template["Resources"][LAUNCH_TEMPLATE_ID]["Properties"]["LaunchTemplateData"];
@@ -610,5 +668,28 @@ protect = false
                 .contains("EC2 accepts at most 16384 bytes"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn yaml_quotes_the_format_version_and_writes_the_script_as_a_block() {
+        let template = template(&format!("{SPEC}{NODES}"), TemplateOptions::default()).unwrap();
+        let yaml = to_yaml(&template);
+        assert!(
+            yaml.starts_with("AWSTemplateFormatVersion: '2010-09-09'\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("- |2\n              #!/bin/sh\n"), "{yaml}");
+        let parsed: Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(parsed, template, "the YAML reads back as the same template");
+    }
+
+    #[test]
+    fn a_block_keeps_trailing_newlines_and_their_absence() {
+        for text in ["a\n\tb\n", "a\nb", "a\n\n  b\n\n\n"] {
+            let value = json!({"Key": [text]});
+            let yaml = to_yaml(&value);
+            let parsed: Value = serde_norway::from_str(&yaml).unwrap();
+            assert_eq!(parsed, value, "{yaml}");
+        }
     }
 }
