@@ -12,6 +12,7 @@ use aws_sdk_cloudformation::types::{
 };
 use serde_json::Value;
 
+use super::drift::{self, StackDrift};
 use super::replacement;
 use super::template::LAUNCH_TEMPLATE_ID;
 use crate::bootstrap::RUNNING_NODES_KEEP_USER_DATA;
@@ -58,6 +59,8 @@ pub struct ChangeSetView {
     /// What happens beyond the change set itself (the launch template's default version,
     /// nodes that keep their old script), shown after the summary.
     pub notes: Vec<String>,
+    /// Drift of the deployed stack, shown first; `None` for a stack not created yet.
+    pub drift: Option<StackDrift>,
 }
 
 impl ChangeSetView {
@@ -69,6 +72,7 @@ impl ChangeSetView {
                 .filter_map(resource_change)
                 .collect(),
             notes: Vec::new(),
+            drift: None,
         }
     }
 
@@ -263,7 +267,7 @@ impl ChangeKind {
 
 /// The change set as text, ending with the `Change set: ...` summary or "No changes".
 pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
-    let mut out = String::new();
+    let mut out = view.drift.as_ref().map(drift::render).unwrap_or_default();
     if view.is_empty() {
         let _ = writeln!(out, "No changes. Stack {stack} matches the configuration.");
         return out;

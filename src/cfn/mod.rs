@@ -6,6 +6,7 @@
 //!   report a rollback with the resource that failed and why, and delete the stack.
 
 pub mod changes;
+pub mod drift;
 pub mod replacement;
 pub mod stack;
 pub mod template;

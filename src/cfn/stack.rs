@@ -282,6 +282,15 @@ impl Stacks {
         };
         let mut view = self.wait_for_change_set(&prepared).await?;
         view.reconcile(&deployed, &template);
+        if !creates_stack {
+            let drift = super::drift::detect(
+                &self.cfn,
+                &prepared.stack,
+                self.poll_interval,
+                self.deadline,
+            );
+            view.drift = Some(drift.await);
+        }
         Ok(PreparedChangeSet { view, ..prepared })
     }
 
