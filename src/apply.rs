@@ -16,7 +16,7 @@ use futures::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
 use crate::bootstrap::{NodeFileSystem, render_script};
-use crate::cloud::{Cloud, CloudError};
+use crate::cloud::{Cloud, CloudError, NodeLaunchData};
 use crate::model::{Address, AppliedRecord, Resource, Rule};
 use crate::plan::{Action, Plan};
 
@@ -258,6 +258,13 @@ impl Run {
         Ok(render_script(&self.spec, &filesystems)?)
     }
 
+    fn node_launch<'a>(&'a self, script: &'a str) -> NodeLaunchData<'a> {
+        NodeLaunchData {
+            script,
+            security_group_ids: &self.spec.network.node_security_group_ids,
+        }
+    }
+
     fn learn(&self, address: &Address, id: &str) {
         self.ids
             .lock()
@@ -290,7 +297,7 @@ async fn execute(run: &Run, step: &Step) -> Result<Option<String>, CloudError> {
                 Resource::LaunchTemplate(lt) => {
                     let script = run.node_script()?;
                     cloud
-                        .create_launch_template(&run.stack, &lt.name, &script)
+                        .create_launch_template(&run.stack, &lt.name, &run.node_launch(&script))
                         .await?
                 }
             };
@@ -362,8 +369,9 @@ async fn update(
             Ok(())
         }
         (Resource::LaunchTemplate(_), Resource::LaunchTemplate(_)) => {
+            let script = run.node_script()?;
             let version = cloud
-                .update_launch_template(&id, &run.node_script()?)
+                .update_launch_template(&id, &run.node_launch(&script))
                 .await?;
             tracing::info!(version, "launch template version is the default now");
             Ok(())

@@ -11,19 +11,44 @@ LOG_FILE=/var/log/cloudstor-bootstrap.log
 OS_FAMILY=@OS_FAMILY@
 PLUGIN_URL=@PLUGIN_URL@
 PLUGIN_SHA256=@PLUGIN_SHA256@
+# 1 + 2 + 4 + 8 + 16 s of waiting between six attempts.
+DOWNLOAD_ATTEMPTS=6
 
+# Everything goes to the log file and to the console, where cloud-init shows it: a fifo
+# feeding tee, since POSIX sh has no process substitution.
 mkdir -p /var/log
-exec >>"$LOG_FILE" 2>&1
+LOG_PIPE=$(mktemp -u /tmp/cloudstor-bootstrap.XXXXXX)
+mkfifo "$LOG_PIPE"
+tee -a "$LOG_FILE" <"$LOG_PIPE" &
+exec >"$LOG_PIPE" 2>&1
+rm -f "$LOG_PIPE"
 
 # To stderr, so messages from inside $(...) reach the log instead of the captured value.
 log() {
 	printf '%s cloudstor-bootstrap: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
 }
 
+# What the script is doing, named by `fail` and by the exit trap below.
+STEP="starting"
+FAILED=""
+
+# Every failure ends here: what went wrong, and what to do next.
 fail() {
+	FAILED=1
 	log "error: $*"
+	log "bootstrap stopped while $STEP; fix the cause and run this script again (it changes only what is missing). Full log: $LOG_FILE"
 	exit 1
 }
+
+# A command that failed under `set -e` without a `fail` of its own still gets a message.
+on_exit() {
+	status=$?
+	if [ "$status" -ne 0 ] && [ -z "$FAILED" ]; then
+		log "error: a command failed (exit status $status) while $STEP"
+		log "bootstrap stopped while $STEP; the lines above say why. Fix the cause and run this script again. Full log: $LOG_FILE"
+	fi
+}
+trap on_exit EXIT
 
 # The package family: the spec's choice, or ID and ID_LIKE from /etc/os-release.
 detect_os_family() {
@@ -41,6 +66,63 @@ detect_os_family() {
 	esac
 }
 
+# systemd runs the plugin (systemd mode) and starts Docker; without it there is nothing to
+# hand them to.
+require_systemd() {
+	if ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+		fail "this node does not run systemd (no systemctl, or /run/systemd/system is missing); use an image that boots with systemd"
+	fi
+}
+
+# Runs the family's package manager, or fails naming what could not be installed.
+install_packages() {
+	family=$1
+	shift
+	case $family in
+	debian)
+		DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+			fail "apt-get update failed; check that the node reaches its package mirror (proxy, DNS, security group egress)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" ||
+			fail "apt-get install $* failed; check the package mirror and free disk space"
+		;;
+	rhel)
+		if command -v dnf >/dev/null 2>&1; then
+			dnf install -y "$@" || fail "dnf install $* failed; check the node's repositories"
+		else
+			yum install -y "$@" || fail "yum install $* failed; check the node's repositories"
+		fi
+		;;
+	esac
+}
+
+# A program on disk: a shell built with busybox's applets reports their bare names even where
+# no such program exists.
+have_program() {
+	case $(command -v "$1" 2>/dev/null) in
+	/*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# A minimal image may have neither curl nor wget: curl comes from the package manager.
+ensure_downloader() {
+	if have_program curl || have_program wget; then
+		return
+	fi
+	log "neither curl nor wget is installed; installing curl"
+	install_packages "$1" curl ca-certificates
+	have_program curl || fail "curl is still missing after installing it"
+}
+
+# One download attempt with whichever tool there is.
+download() {
+	if have_program curl; then
+		curl -fsSL -o "$2" "$1"
+	else
+		wget -q -O "$2" "$1"
+	fi
+}
+
 file_sha256() {
 	sha256sum "$1" | cut -d ' ' -f 1
 }
@@ -51,13 +133,20 @@ fetch_verified() {
 	url=$1
 	dest=$2
 	log "downloading $url"
-	if command -v curl >/dev/null 2>&1; then
-		curl -fsSL --retry 5 --retry-delay 2 -o "$dest" "$url" || fail "cannot download $url"
-	elif command -v wget >/dev/null 2>&1; then
-		wget -q -O "$dest" "$url" || fail "cannot download $url"
-	else
-		fail "neither curl nor wget is installed"
-	fi
+	# Every failure is retried, "connection refused" included (a server still starting),
+	# waiting twice as long each time.
+	attempt=1
+	delay=1
+	until download "$url" "$dest"; do
+		if [ "$attempt" -ge "$DOWNLOAD_ATTEMPTS" ]; then
+			rm -f "$dest"
+			fail "cannot download $url after $attempt attempts; check that the node reaches it (security group egress, proxy, DNS) and that plugin_url in [nodes] is right"
+		fi
+		log "download of $url failed (attempt $attempt of $DOWNLOAD_ATTEMPTS); retrying in ${delay}s"
+		sleep "$delay"
+		attempt=$((attempt + 1))
+		delay=$((delay * 2))
+	done
 	actual=$(file_sha256 "$dest")
 	if [ "$actual" != "$PLUGIN_SHA256" ]; then
 		rm -f "$dest"
@@ -75,16 +164,11 @@ install_nfs_client() {
 	case $1 in
 	debian)
 		log "installing nfs-common"
-		DEBIAN_FRONTEND=noninteractive apt-get update -q
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q nfs-common
+		install_packages debian nfs-common
 		;;
 	rhel)
 		log "installing nfs-utils"
-		if command -v dnf >/dev/null 2>&1; then
-			dnf install -y nfs-utils
-		else
-			yum install -y nfs-utils
-		fi
+		install_packages rhel nfs-utils
 		;;
 	esac
 }
@@ -102,17 +186,28 @@ replace_if_changed() {
 @INSTALL_MODE_FUNCTIONS@
 main() {
 	log "starting (stack @STACK@)"
-	family=$(detect_os_family)
+	STEP="checking the node"
+	# `fail` inside $(...) ends only the subshell, having said why.
+	family=$(detect_os_family) || {
+		FAILED=1
+		exit 1
+	}
+	require_systemd
 	staged=""
 	if [ -f "$PLUGIN_ARTIFACT" ] && [ "$(file_sha256 "$PLUGIN_ARTIFACT")" = "$PLUGIN_SHA256" ]; then
 		log "$PLUGIN_ARTIFACT already has sha256 $PLUGIN_SHA256"
 	else
+		STEP="downloading the plugin"
+		ensure_downloader "$family"
 		staged="$PLUGIN_ARTIFACT.download"
 		mkdir -p "$(dirname "$PLUGIN_ARTIFACT")"
 		fetch_verified "$PLUGIN_URL" "$staged"
 	fi
+	STEP="installing the NFS client"
 	install_nfs_client "$family"
+	STEP="installing the plugin"
 	install_plugin "$staged"
+	STEP="finished"
 	log "done"
 }
 

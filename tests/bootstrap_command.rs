@@ -82,3 +82,39 @@ fn bootstrap_cloudformation_needs_no_aws() {
     assert!(stdout(&output).contains("id = \"${FsIdShared}\""));
     assert!(stderr(&output).contains("Fn::Sub variable FsIdFast: the id of filesystem.fast"));
 }
+
+#[tokio::test]
+async fn bootstrap_refuses_a_script_ec2_would_refuse_in_both_forms() {
+    let moto = Moto::start();
+    let network = network(&moto.sdk_config().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let huge = format!(
+        "{}extra_user_data = \"\"\"\n{}\"\"\"\n",
+        network.spec("nodes", 2, NODES),
+        "echo padding\n".repeat(2400)
+    );
+    let spec = write_spec(dir.path(), "huge.toml", &huge);
+    let spec = spec.to_str().unwrap();
+    expect_code(&moto.cloudstor(&["apply", "-f", spec, "--auto-approve"]), 1);
+    // The file systems exist, so the API form renders too, and is refused the same way.
+    let fitting = write_spec(dir.path(), "fits.toml", &network.spec("nodes", 2, NODES));
+    let fitting = fitting.to_str().unwrap();
+    expect_code(
+        &moto.cloudstor(&["apply", "-f", fitting, "--auto-approve"]),
+        0,
+    );
+    for args in [
+        vec!["bootstrap", "-f", spec],
+        vec!["bootstrap", "--cloudformation", "-f", spec],
+        vec!["template", "-f", spec],
+    ] {
+        let output = moto.cloudstor(&args);
+        expect_code(&output, 1);
+        assert!(
+            stderr(&output).contains("EC2 accepts at most 16384 bytes of user data"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stdout(&output).is_empty(), "nothing printed: {args:?}");
+    }
+}

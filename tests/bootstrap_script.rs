@@ -164,7 +164,16 @@ impl FakeRoot {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in [
-            "bin", "usr/bin", "usr/sbin", "etc", "srv", "tmp", "dev", "var/lib",
+            "bin",
+            "usr/bin",
+            "usr/sbin",
+            "usr/lib/stub",
+            "etc",
+            "srv",
+            "tmp",
+            "dev",
+            "var/lib",
+            "run/systemd/system",
         ] {
             fs::create_dir_all(root.join(sub)).unwrap();
         }
@@ -174,6 +183,12 @@ impl FakeRoot {
             fs::copy(Path::new(STUBS).join("usr/bin").join(stub), &to).unwrap();
             fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        // What the package manager stub installs as curl.
+        fs::copy(
+            Path::new(STUBS).join("usr/bin/curl"),
+            root.join("usr/lib/stub/curl"),
+        )
+        .unwrap();
         for manager in ["apt-get", "dnf", "yum"] {
             symlink("stub-package-manager", root.join("usr/bin").join(manager)).unwrap();
         }
@@ -187,6 +202,19 @@ impl FakeRoot {
             .unwrap();
         assert!(status.success(), "mknod /dev/null (the tests run as root)");
         FakeRoot { dir }
+    }
+
+    /// `sleep` records its argument instead of waiting.
+    fn stub_sleep(&self) {
+        let to = self.path("/usr/bin/sleep");
+        fs::copy(Path::new(STUBS).join("usr/bin/sleep"), &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A minimal image: neither curl nor busybox's wget.
+    fn without_downloaders(&self) {
+        fs::remove_file(self.path("/usr/bin/curl")).unwrap();
+        fs::remove_file(self.path("/bin/wget")).unwrap();
     }
 
     fn path(&self, inside: &str) -> PathBuf {
@@ -276,9 +304,7 @@ fn systemd_install_on_debian_runs_twice_and_the_second_run_changes_nothing() {
     assert_eq!(
         changes(&calls),
         [
-            &format!(
-                "curl -fsSL --retry 5 --retry-delay 2 -o /usr/local/bin/cloudstor-plugin.download {PLUGIN_URL}"
-            ),
+            &format!("curl -fsSL -o /usr/local/bin/cloudstor-plugin.download {PLUGIN_URL}"),
             "apt-get update -q",
             "apt-get install -y -q nfs-common",
             "systemctl daemon-reload",
@@ -308,10 +334,141 @@ fn systemd_install_on_debian_runs_twice_and_the_second_run_changes_nothing() {
         fs::read_to_string(root.path("/etc/systemd/system/cloudstor-plugin.service")).unwrap();
     assert!(unit.contains("Before=docker.service"));
 
+    let console = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        console.contains("cloudstor-bootstrap: installing nfs-common")
+            && console.contains("cloudstor-bootstrap: done"),
+        "progress reaches the console (cloud-init's output) too: {console}"
+    );
+    assert!(root.log().contains("cloudstor-bootstrap: done"));
+
     let (second, calls) = root.run(&script);
     assert_ran(&second, &root);
     assert!(changes(&calls).is_empty(), "second run changed: {calls:#?}");
     assert!(root.log().contains("NFS client already installed"));
+}
+
+#[test]
+fn a_minimal_image_without_curl_or_wget_gets_curl_from_its_package_manager() {
+    let root = FakeRoot::new(DEBIAN);
+    root.without_downloaders();
+    let (output, calls) = root.run(&script("auto", "systemd"));
+    assert_ran(&output, &root);
+    let changes = changes(&calls);
+    assert_eq!(
+        changes[..3],
+        [
+            "apt-get update -q",
+            "apt-get install -y -q curl ca-certificates",
+            &format!("curl -fsSL -o /usr/local/bin/cloudstor-plugin.download {PLUGIN_URL}"),
+        ]
+    );
+    assert_eq!(
+        fs::read(root.path("/usr/local/bin/cloudstor-plugin")).unwrap(),
+        PLUGIN_BYTES
+    );
+}
+
+#[test]
+fn connection_refused_is_retried_with_backoff() {
+    let root = FakeRoot::new(DEBIAN);
+    root.stub_sleep();
+    fs::write(root.path("/srv/refusals"), "2").unwrap();
+    let (output, calls) = root.run(&script("debian", "systemd"));
+    assert_ran(&output, &root);
+    let downloads_and_waits: Vec<&str> = calls
+        .iter()
+        .map(String::as_str)
+        .filter(|c| c.starts_with("curl ") || c.starts_with("sleep "))
+        .map(|c| c.split(" -o").next().unwrap())
+        .collect();
+    assert_eq!(
+        downloads_and_waits,
+        [
+            "curl -fsSL",
+            "sleep 1",
+            "curl -fsSL",
+            "sleep 2",
+            "curl -fsSL"
+        ]
+    );
+    assert!(
+        root.log()
+            .contains("failed (attempt 2 of 6); retrying in 2s"),
+        "{}",
+        root.log()
+    );
+}
+
+#[test]
+fn a_download_that_never_succeeds_gives_up_with_what_to_check() {
+    let root = FakeRoot::new(DEBIAN);
+    root.stub_sleep();
+    fs::write(root.path("/srv/refusals"), "100").unwrap();
+    let (output, calls) = root.run(&script("debian", "systemd"));
+    assert_eq!(output.status.code(), Some(1));
+    let waits: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.starts_with("sleep "))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        waits,
+        ["sleep 1", "sleep 2", "sleep 4", "sleep 8", "sleep 16"]
+    );
+    let log = root.log();
+    assert!(
+        log.contains(&format!(
+            "error: cannot download {PLUGIN_URL} after 6 attempts; check that the node reaches it"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("bootstrap stopped while downloading the plugin"),
+        "{log}"
+    );
+    assert!(!calls.iter().any(|c| c.starts_with("apt-get")));
+    assert!(
+        !root
+            .path("/usr/local/bin/cloudstor-plugin.download")
+            .exists()
+    );
+}
+
+#[test]
+fn without_systemd_the_script_says_so_and_changes_nothing() {
+    let root = FakeRoot::new(DEBIAN);
+    fs::remove_dir(root.path("/run/systemd/system")).unwrap();
+    let (output, calls) = root.run(&script("debian", "systemd"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(changes(&calls).is_empty(), "{calls:#?}");
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        console.contains("error: this node does not run systemd"),
+        "{console}"
+    );
+    assert!(
+        !console.contains("a command failed"),
+        "the failure went through fail, once: {console}"
+    );
+}
+
+#[test]
+fn a_command_that_fails_without_its_own_check_is_still_explained() {
+    let root = FakeRoot::new(DEBIAN);
+    // /etc/cloudstor as a file: the script's `mkdir -p /etc/cloudstor` fails under set -e.
+    fs::write(root.path("/etc/cloudstor"), "").unwrap();
+    let (output, _) = root.run(&script("debian", "systemd"));
+    assert_eq!(output.status.code(), Some(1));
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        console.contains("error: a command failed (exit status 1) while installing the plugin"),
+        "{console}"
+    );
+    assert!(
+        console.contains("Fix the cause and run this script again"),
+        "{console}"
+    );
 }
 
 #[test]

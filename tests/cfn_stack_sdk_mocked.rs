@@ -12,13 +12,18 @@ use std::time::Duration;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput;
 use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+use aws_sdk_cloudformation::operation::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+use aws_sdk_cloudformation::operation::detect_stack_drift::DetectStackDriftOutput;
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
 use aws_sdk_cloudformation::types::{
-    Change, ChangeAction, ChangeSetStatus, ChangeSetType, Replacement, RequiresRecreation,
-    ResourceAttribute, ResourceChange, ResourceChangeDetail, ResourceStatus,
-    ResourceTargetDefinition, Stack, StackEvent, StackStatus,
+    Change, ChangeAction, ChangeSetStatus, ChangeSetType, DifferenceType, PropertyDifference,
+    Replacement, RequiresRecreation, ResourceAttribute, ResourceChange, ResourceChangeDetail,
+    ResourceStatus, ResourceTargetDefinition, Stack, StackDriftDetectionStatus, StackEvent,
+    StackResourceDrift, StackResourceDriftStatus, StackStatus,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use cloudstor::cfn::{CfnError, PreparedChangeSet, Stacks, TemplateOptions, render_change_set};
@@ -232,6 +237,64 @@ fn modify(
         .build()
 }
 
+/// A deployed template with nothing cloudstor's own replacement knowledge could match, so
+/// only the change set speaks.
+fn deployed_template() -> aws_smithy_mocks::Rule {
+    mock!(Client::get_template).then_output(|| {
+        GetTemplateOutput::builder()
+            .template_body("{\"Resources\": {}}")
+            .build()
+    })
+}
+
+/// Drift detection that runs once "in progress", then finds `FileSystemShared`'s throughput
+/// mode changed by hand.
+fn drift_rules(status: StackDriftDetectionStatus) -> Vec<aws_smithy_mocks::Rule> {
+    let detect = mock!(Client::detect_stack_drift).then_output(|| {
+        DetectStackDriftOutput::builder()
+            .stack_drift_detection_id("d-1")
+            .build()
+    });
+    let progress = mock!(Client::describe_stack_drift_detection_status)
+        .match_requests(|r| r.stack_drift_detection_id() == Some("d-1"))
+        .sequence()
+        .output(|| drift_status(StackDriftDetectionStatus::DetectionInProgress))
+        .output(move || drift_status(status.clone()))
+        .build();
+    let drifts = mock!(Client::describe_stack_resource_drifts).then_output(|| {
+        DescribeStackResourceDriftsOutput::builder()
+            .stack_resource_drifts(
+                StackResourceDrift::builder()
+                    .stack_id(STACK_ID)
+                    .logical_resource_id("FileSystemShared")
+                    .resource_type("AWS::EFS::FileSystem")
+                    .stack_resource_drift_status(StackResourceDriftStatus::Modified)
+                    .property_differences(
+                        PropertyDifference::builder()
+                            .property_path("/ThroughputMode")
+                            .expected_value("elastic")
+                            .actual_value("bursting")
+                            .difference_type(DifferenceType::NotEqual)
+                            .build(),
+                    )
+                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                    .build(),
+            )
+            .build()
+    });
+    vec![detect, progress, drifts]
+}
+
+fn drift_status(status: StackDriftDetectionStatus) -> DescribeStackDriftDetectionStatusOutput {
+    DescribeStackDriftDetectionStatusOutput::builder()
+        .stack_id(STACK_ID)
+        .stack_drift_detection_id("d-1")
+        .detection_status(status)
+        .detection_status_reason("CloudFormation is not allowed to read AWS::EFS::FileSystem")
+        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+}
+
 struct Moto {
     _server: common::Moto,
     cloud: Cloud,
@@ -286,10 +349,19 @@ async fn replacement_is_shown_with_the_property_that_forces_it_sdk_mocked() {
             ))
             .build()
     });
+    let drift = drift_rules(StackDriftDetectionStatus::DetectionComplete);
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe_stacks, &create, &describe]
+        [
+            &describe_stacks,
+            &create,
+            &describe,
+            &deployed_template(),
+            &drift[0],
+            &drift[1],
+            &drift[2]
+        ]
     );
     let stacks = fast(Stacks::new(cfn, moto.cloud.clone()));
 
@@ -298,7 +370,16 @@ async fn replacement_is_shown_with_the_property_that_forces_it_sdk_mocked() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(create.num_calls(), 1, "one change set, of type UPDATE");
+    assert_eq!(
+        drift[1].num_calls(),
+        2,
+        "waited for drift detection to finish"
+    );
     insta::assert_snapshot!(render_change_set("demo", &prepared.view), @r"
+    Note: Objects have changed outside CloudFormation (drift detection):
+      FileSystemShared (AWS::EFS::FileSystem): MODIFIED /ThroughputMode
+    The change set below was made from the template, not from what is live.
+
     Resource actions are indicated with the following symbols:
     -/+ destroy and then create replacement
 
@@ -345,7 +426,7 @@ async fn change_set_failure_is_reported_with_its_reason_sdk_mocked() {
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe_stacks, &create, &describe]
+        [&describe_stacks, &create, &describe, &deployed_template()]
     );
     let stacks = fast(Stacks::new(cfn, moto.cloud.clone()));
     let error = stacks
@@ -387,4 +468,51 @@ async fn a_rolled_back_stack_is_refused_before_any_change_sdk_mocked() {
         "{error}"
     );
     assert_eq!(create.num_calls(), 0, "no change set was created");
+}
+
+#[tokio::test]
+async fn a_failed_drift_detection_is_said_plainly_sdk_mocked() {
+    let moto = moto_network().await;
+    let describe_stacks =
+        mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
+    let create = mock!(Client::create_change_set).then_output(|| {
+        CreateChangeSetOutput::builder()
+            .id("cs-4")
+            .stack_id(STACK_ID)
+            .build()
+    });
+    let describe = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::Failed)
+            .status_reason("The submitted information didn't contain changes.")
+            .build()
+    });
+    let drift = drift_rules(StackDriftDetectionStatus::DetectionFailed);
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [
+            &describe_stacks,
+            &create,
+            &describe,
+            &deployed_template(),
+            &drift[0],
+            &drift[1],
+            &drift[2]
+        ]
+    );
+    let stacks = fast(Stacks::new(cfn, moto.cloud.clone()));
+    let prepared = stacks
+        .prepare(&moto.spec, TemplateOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        render_change_set("demo", &prepared.view),
+        "Note: drift could not be checked (drift detection failed: CloudFormation is not allowed to read AWS::EFS::FileSystem); changes made outside CloudFormation are not shown.\n\nNo changes. Stack demo matches the configuration.\n"
+    );
+    assert_eq!(
+        drift[2].num_calls(),
+        0,
+        "no resource drifts read after a failure"
+    );
 }

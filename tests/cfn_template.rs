@@ -182,7 +182,7 @@ fn template_command_prints_yaml_and_json() {
     common::expect_code(&yaml, 0);
     let parsed: Value = serde_norway::from_slice(&yaml.stdout).expect("stdout is YAML");
     assert_eq!(
-        parsed["Parameters"]["Subnet1"]["Type"],
+        parsed["Parameters"]["Subnet0aaaaaaaaaaaaaaa1"]["Type"],
         "AWS::EC2::Subnet::Id"
     );
 }

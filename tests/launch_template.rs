@@ -44,6 +44,20 @@ async fn default_version(ec2: &aws_sdk_ec2::Client) -> (i64, String) {
     (default, String::from_utf8(decoded).unwrap())
 }
 
+async fn default_data(ec2: &aws_sdk_ec2::Client) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
+    let versions = ec2
+        .describe_launch_template_versions()
+        .launch_template_name("swarm-nodes")
+        .versions("$Default")
+        .send()
+        .await
+        .unwrap();
+    versions.launch_template_versions()[0]
+        .launch_template_data()
+        .cloned()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on_change() {
     let moto = Moto::start();
@@ -83,6 +97,18 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
         user_data.contains("fs-"),
         "the file system id is in the script"
     );
+    let data = default_data(&ec2).await;
+    assert_eq!(
+        data.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
+        Some("required"),
+        "instance metadata v2 only"
+    );
+    assert_eq!(
+        data.security_group_ids(),
+        std::slice::from_ref(&network.node_group)
+    );
     expect_code(
         &moto.cloudstor(&["plan", "-f", first, "--detailed-exitcode"]),
         0,
@@ -99,6 +125,18 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
     let text = stdout(&changed);
     assert!(
         text.contains("# launch_template.nodes will be updated in-place"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Note: Running nodes keep the user data they booted with")
+            && text.contains("aws autoscaling start-instance-refresh"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Note: launch_template.nodes: instance metadata HttpTokens = required, node security groups {}.",
+            network.node_group
+        )),
         "{text}"
     );
     assert!(
@@ -119,6 +157,18 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
     let (version, user_data) = default_version(&ec2).await;
     assert_eq!(version, 2, "the new version is the default");
     assert!(user_data.contains("plugin-v2") && !user_data.contains("plugin-v1"));
+    let data = default_data(&ec2).await;
+    assert_eq!(
+        data.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
+        Some("required"),
+        "the new version keeps instance metadata v2 required"
+    );
+    assert_eq!(
+        data.security_group_ids(),
+        std::slice::from_ref(&network.node_group)
+    );
     expect_code(
         &moto.cloudstor(&["plan", "-f", second, "--detailed-exitcode"]),
         0,

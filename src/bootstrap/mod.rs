@@ -19,8 +19,8 @@ use template::{Template, TemplateError, template};
 
 pub use package::{PackageError, PackagedPlugin, package_managed_plugin};
 pub use user_data::{
-    USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable, decode_launch_template_user_data,
-    launch_template_user_data, user_data_diff,
+    RUNNING_NODES_KEEP_USER_DATA, USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable,
+    decode_launch_template_user_data, launch_template_user_data, user_data_diff,
 };
 
 const BOOTSTRAP: Template = template!("bootstrap.sh");
@@ -165,6 +165,31 @@ pub struct CloudFormationUserData {
     /// `{"Ref": <that file system's logical id>}`.
     pub variables: BTreeMap<String, String>,
 }
+
+impl CloudFormationUserData {
+    /// The script as `Fn::Sub` writes it out, with the longest values its variables can take:
+    /// what EC2's user-data limit applies to.
+    pub fn longest_substitution(&self) -> String {
+        let mut script = self.body.replace("${!", "\u{0}");
+        for variable in self.variables.keys() {
+            script = script.replace(&format!("${{{variable}}}"), ID_KNOWN_AFTER_APPLY);
+        }
+        script
+            .replace("${AWS::Region}", LONGEST_REGION)
+            .replace("${AWS::URLSuffix}", LONGEST_URL_SUFFIX)
+            .replace('\u{0}', "${")
+    }
+
+    /// Refused as EC2 would refuse it, before the template reaches CloudFormation.
+    pub fn check_size(&self) -> Result<(), UserDataTooLarge> {
+        launch_template_user_data(&self.longest_substitution()).map(|_| ())
+    }
+}
+
+/// Stand-ins as long as the longest region name and URL suffix (`ap-southeast-5`,
+/// `amazonaws.com.cn`), so the size check holds in every partition.
+const LONGEST_REGION: &str = "xx-xxxxxxxxx-9";
+const LONGEST_URL_SUFFIX: &str = "amazonaws.com.cn";
 
 /// Pseudo parameters `Fn::Sub` fills in by itself.
 const CLOUDFORMATION_PSEUDO_PARAMETERS: [&str; 2] = ["AWS::Region", "AWS::URLSuffix"];

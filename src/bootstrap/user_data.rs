@@ -7,6 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 /// (EC2 User Guide, "Run commands when you launch an EC2 instance with user data input").
 pub const USER_DATA_LIMIT_BYTES: usize = 16 * 1024;
 
+/// What plan says when the script changes: instances run user data once, at first boot.
+pub const RUNNING_NODES_KEEP_USER_DATA: &str = "Running nodes keep the user data they booted with: replace them to run the new script (for an auto scaling group: `aws autoscaling start-instance-refresh --auto-scaling-group-name <group>`).";
+
 /// A node script EC2 would refuse as user data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

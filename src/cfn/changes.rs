@@ -10,6 +10,12 @@ use aws_sdk_cloudformation::types::{
     Change, ChangeAction, Replacement as SdkReplacement, RequiresRecreation, ResourceChange,
     ResourceChangeDetail,
 };
+use serde_json::Value;
+
+use super::drift::{self, StackDrift};
+use super::replacement;
+use super::template::LAUNCH_TEMPLATE_ID;
+use crate::bootstrap::RUNNING_NODES_KEEP_USER_DATA;
 
 /// Whether a modification makes CloudFormation build a new resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +31,8 @@ pub enum ChangeKind {
     Add,
     Modify(Replacement),
     Remove,
+    /// Removed from the stack but kept in AWS by `DeletionPolicy: Retain`.
+    Release,
 }
 
 /// One property a modification touches.
@@ -48,6 +56,11 @@ pub struct ResourceChangeView {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeSetView {
     pub changes: Vec<ResourceChangeView>,
+    /// What happens beyond the change set itself (the launch template's default version,
+    /// nodes that keep their old script), shown after the summary.
+    pub notes: Vec<String>,
+    /// Drift of the deployed stack, shown first; `None` for a stack not created yet.
+    pub drift: Option<StackDrift>,
 }
 
 impl ChangeSetView {
@@ -58,7 +71,32 @@ impl ChangeSetView {
                 .filter_map(Change::resource_change)
                 .filter_map(resource_change)
                 .collect(),
+            notes: Vec::new(),
+            drift: None,
         }
+    }
+
+    /// Completes the change set with what cloudstor knows from the deployed and the new
+    /// template: modifications of properties that force a replacement are replacements
+    /// whatever the change set's flag says, and removals of retained resources keep them.
+    pub fn reconcile(&mut self, deployed: &Value, proposed: &Value) {
+        for change in &mut self.changes {
+            match change.kind {
+                ChangeKind::Modify(_) => mark_known_replacement(change, deployed, proposed),
+                ChangeKind::Remove if replacement::is_retained(deployed, &change.logical_id) => {
+                    change.kind = ChangeKind::Release;
+                }
+                _ => {}
+            }
+        }
+        self.notes = launch_template_notes(self, proposed);
+    }
+
+    /// Resources the change set lets go of and AWS keeps.
+    pub fn released(&self) -> impl Iterator<Item = &ResourceChangeView> {
+        self.changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Release)
     }
 
     /// Whether the resource may be replaced (certainly or depending on values CloudFormation
@@ -86,10 +124,67 @@ impl ChangeSetView {
                     counts.2 += 1;
                 }
                 ChangeKind::Remove => counts.2 += 1,
+                ChangeKind::Release => {}
             }
         }
         counts
     }
+}
+
+fn mark_known_replacement(change: &mut ResourceChangeView, deployed: &Value, proposed: &Value) {
+    let forcing = replacement::replacing_properties(deployed, proposed, &change.logical_id);
+    if forcing.is_empty() {
+        return;
+    }
+    change.kind = ChangeKind::Modify(Replacement::Always);
+    for name in forcing {
+        match change.properties.iter_mut().find(|p| p.name == name) {
+            Some(property) => property.forces = Replacement::Always,
+            None => change.properties.push(PropertyChange {
+                name,
+                forces: Replacement::Always,
+            }),
+        }
+    }
+}
+
+/// CloudFormation never moves a launch template's default version, and running instances
+/// never re-read their user data: both are said when the node launch template changes.
+fn launch_template_notes(view: &ChangeSetView, proposed: &Value) -> Vec<String> {
+    let Some(change) = view
+        .changes
+        .iter()
+        .find(|c| c.logical_id == LAUNCH_TEMPLATE_ID)
+    else {
+        return Vec::new();
+    };
+    let data = &proposed["Resources"][LAUNCH_TEMPLATE_ID]["Properties"]["LaunchTemplateData"];
+    let mut notes = vec![launch_template_settings(data)];
+    if matches!(change.kind, ChangeKind::Modify(_)) {
+        notes.push(format!(
+            "{LAUNCH_TEMPLATE_ID} gets a new version; cloudstor makes it the default version once the change set has executed, so new nodes run the new script."
+        ));
+        notes.push(RUNNING_NODES_KEEP_USER_DATA.to_owned());
+    }
+    notes
+}
+
+fn launch_template_settings(data: &Value) -> String {
+    let tokens = data["MetadataOptions"]["HttpTokens"]
+        .as_str()
+        .unwrap_or("optional");
+    let groups: Vec<&str> = data["SecurityGroupIds"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    format!(
+        "{LAUNCH_TEMPLATE_ID}: instance metadata HttpTokens = {tokens}, node security groups {}.",
+        if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        }
+    )
 }
 
 fn resource_change(change: &ResourceChange) -> Option<ResourceChangeView> {
@@ -144,6 +239,7 @@ impl ChangeKind {
             Self::Modify(Replacement::Never) => "  ~",
             Self::Modify(_) => "-/+",
             Self::Remove => "  -",
+            Self::Release => "  <",
         }
     }
 
@@ -153,6 +249,7 @@ impl ChangeKind {
             Self::Modify(Replacement::Never) => "  ~ update in-place",
             Self::Modify(_) => "-/+ destroy and then create replacement",
             Self::Remove => "  - destroy",
+            Self::Release => "  < remove from the stack and keep (DeletionPolicy: Retain)",
         }
     }
 
@@ -163,13 +260,14 @@ impl ChangeKind {
             Self::Modify(Replacement::Conditional) => "may be replaced",
             Self::Modify(Replacement::Always) => "must be replaced",
             Self::Remove => "will be destroyed",
+            Self::Release => "will be removed from the stack and kept",
         }
     }
 }
 
 /// The change set as text, ending with the `Change set: ...` summary or "No changes".
 pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
-    let mut out = String::new();
+    let mut out = view.drift.as_ref().map(drift::render).unwrap_or_default();
     if view.is_empty() {
         let _ = writeln!(out, "No changes. Stack {stack} matches the configuration.");
         return out;
@@ -188,19 +286,27 @@ pub fn render_change_set(stack: &str, view: &ChangeSetView) -> String {
         render_resource(&mut out, change);
     }
     let (add, change, destroy) = view.summary();
+    let kept = match view.released().count() {
+        0 => String::new(),
+        kept => format!(", {kept} to keep outside the stack"),
+    };
     let _ = writeln!(
         out,
-        "\nChange set: {add} to add, {change} to change, {destroy} to destroy."
+        "\nChange set: {add} to add, {change} to change, {destroy} to destroy{kept}."
     );
+    for note in &view.notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
     out
 }
 
-/// Terraform's order: create, update, replace, destroy.
-const LEGEND_ORDER: [ChangeKind; 4] = [
+/// Terraform's order: create, update, replace, destroy; then what only leaves the stack.
+const LEGEND_ORDER: [ChangeKind; 5] = [
     ChangeKind::Add,
     ChangeKind::Modify(Replacement::Never),
     ChangeKind::Modify(Replacement::Always),
     ChangeKind::Remove,
+    ChangeKind::Release,
 ];
 
 /// Conditional and certain replacements share one legend line.

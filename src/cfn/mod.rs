@@ -6,11 +6,16 @@
 //!   report a rollback with the resource that failed and why, and delete the stack.
 
 pub mod changes;
+pub mod drift;
+pub mod replacement;
 pub mod stack;
 pub mod template;
 
 pub use changes::{ChangeSetView, Replacement, ResourceChangeView, render_change_set};
-pub use stack::{DeleteOutcome, DeployOutcome, PreparedChangeSet, StackEvent, Stacks};
+pub use stack::{
+    DeleteOutcome, DeployOutcome, KeptFileSystem, KeptOutside, LaunchTemplateVersion,
+    PreparedChangeSet, StackEvent, Stacks,
+};
 pub use template::{TemplateOptions, build, to_yaml};
 
 use std::collections::BTreeSet;
@@ -39,6 +44,8 @@ pub enum TemplateError {
     },
     #[error("the node bootstrap for the launch template cannot be rendered")]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    #[error(transparent)]
+    UserDataTooLarge(#[from] crate::bootstrap::UserDataTooLarge),
 }
 
 /// A failed CloudFormation deployment or deletion, with what a user needs to act on it.

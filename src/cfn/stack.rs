@@ -80,6 +80,45 @@ pub struct DeployOutcome {
     pub stack: String,
     pub status: String,
     pub resources: Vec<StackResource>,
+    /// The node launch template after the deployment, when the stack has one.
+    pub launch_template: Option<LaunchTemplateVersion>,
+}
+
+/// The node launch template's latest version, which cloudstor makes the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchTemplateVersion {
+    pub id: String,
+    pub version: i64,
+    /// Whether cloudstor moved the default to it (CloudFormation had left an older one).
+    pub default_moved: bool,
+}
+
+/// A file system of the stack that no stack holds any more: removed from the stack (or the
+/// stack deleted) while `DeletionPolicy: Retain` kept it, with its data, in AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptFileSystem {
+    pub id: String,
+    /// Its `cloudstor:resource` tag (`filesystem.shared`).
+    pub address: String,
+}
+
+/// What a person reads about file systems kept outside the stack (still there, still billed).
+pub struct KeptOutside<'a>(pub &'a [KeptFileSystem]);
+
+impl std::fmt::Display for KeptOutside<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "Kept outside the stack by DeletionPolicy: Retain (their data is kept, and still billed; delete them in EFS when no longer needed):"
+        )?;
+        for fs in self.0 {
+            writeln!(f, "  {} {}", fs.address, fs.id)?;
+        }
+        Ok(())
+    }
 }
 
 impl DeployOutcome {
@@ -97,6 +136,20 @@ impl std::fmt::Display for DeployOutcome {
         writeln!(f, "Stack {}: {}", self.stack, self.status)?;
         for fs in self.filesystems() {
             writeln!(f, "  {} = {}", fs.logical_id, fs.physical_id)?;
+        }
+        if let Some(template) = &self.launch_template {
+            let moved = if template.default_moved {
+                " (made the default by cloudstor)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "  {} = {}, default version {}{moved}",
+                template::LAUNCH_TEMPLATE_ID,
+                template.id,
+                template.version
+            )?;
         }
         Ok(())
     }
@@ -203,10 +256,10 @@ impl Stacks {
                 });
             }
         };
-        let change_set_type = if creates_stack {
-            ChangeSetType::Create
+        let (change_set_type, deployed) = if creates_stack {
+            (ChangeSetType::Create, Value::Null)
         } else {
-            ChangeSetType::Update
+            (ChangeSetType::Update, self.deployed_template(&stack).await?)
         };
         let created = self
             .cfn
@@ -227,7 +280,17 @@ impl Stacks {
             view: ChangeSetView::default(),
             protected: protected_in_aws(&observed),
         };
-        let view = self.wait_for_change_set(&prepared).await?;
+        let mut view = self.wait_for_change_set(&prepared).await?;
+        view.reconcile(&deployed, &template);
+        if !creates_stack {
+            let drift = super::drift::detect(
+                &self.cfn,
+                &prepared.stack,
+                self.poll_interval,
+                self.deadline,
+            );
+            view.drift = Some(drift.await);
+        }
         Ok(PreparedChangeSet { view, ..prepared })
     }
 
@@ -268,11 +331,58 @@ impl Stacks {
         let status = self
             .follow(&prepared.stack_id, stack, &mut seen, on_event)
             .await?;
+        let resources = self.resources(stack).await?;
+        let launch_template = self.default_to_latest(&resources).await?;
         Ok(DeployOutcome {
             stack: stack.clone(),
             status,
-            resources: self.resources(stack).await?,
+            resources,
+            launch_template,
         })
+    }
+
+    /// CloudFormation adds a launch template version on each update but leaves the default
+    /// where it was, so an auto scaling group on `$Default` would go on launching nodes with
+    /// the old script: the latest version is made the default.
+    async fn default_to_latest(
+        &self,
+        resources: &[StackResource],
+    ) -> Result<Option<LaunchTemplateVersion>, CfnError> {
+        let Some(template) = resources
+            .iter()
+            .find(|r| r.logical_id == template::LAUNCH_TEMPLATE_ID)
+        else {
+            return Ok(None);
+        };
+        let id = template.physical_id.clone();
+        let (version, default_moved) = self.cloud.default_to_latest_version(&id).await?;
+        Ok(Some(LaunchTemplateVersion {
+            id,
+            version,
+            default_moved,
+        }))
+    }
+
+    /// The stack's file systems that no stack holds: tagged with the stack in EFS but not
+    /// among the stack's resources (all of them once the stack is gone).
+    pub async fn kept_outside(&self, stack: &str) -> Result<Vec<KeptFileSystem>, CfnError> {
+        let held: BTreeSet<String> = match self.status(stack).await? {
+            Some(_) => self
+                .resources(stack)
+                .await?
+                .into_iter()
+                .map(|r| r.physical_id)
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        Ok(self
+            .cloud
+            .tagged_filesystems(stack)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| !held.contains(id))
+            .map(|(id, address)| KeptFileSystem { id, address })
+            .collect())
     }
 
     /// Deletes the stack, following its events; file systems kept by `DeletionPolicy: Retain`
@@ -519,9 +629,8 @@ impl Stacks {
         }
     }
 
-    /// Logical ids whose `DeletionPolicy` keeps them when the stack goes, from the deployed
-    /// template (JSON or YAML; YAML parses both).
-    async fn retained_logical_ids(&self, stack: &str) -> Result<BTreeSet<String>, CfnError> {
+    /// The template the stack runs (JSON or YAML; YAML parses both).
+    async fn deployed_template(&self, stack: &str) -> Result<Value, CfnError> {
         let output = self
             .cfn
             .get_template()
@@ -529,8 +638,12 @@ impl Stacks {
             .send()
             .await
             .map_err(aws_error(stack, "GetTemplate"))?;
-        let template: Value =
-            serde_norway::from_str(output.template_body().unwrap_or_default()).unwrap_or_default();
+        Ok(serde_norway::from_str(output.template_body().unwrap_or_default()).unwrap_or_default())
+    }
+
+    /// Logical ids whose `DeletionPolicy` keeps them when the stack goes.
+    async fn retained_logical_ids(&self, stack: &str) -> Result<BTreeSet<String>, CfnError> {
+        let template = self.deployed_template(stack).await?;
         let resources = template["Resources"]
             .as_object()
             .cloned()

@@ -48,7 +48,7 @@ pub fn build(
                 sections.add_security_group(&desired.stack, group, &network)
             }
             (Address::FileSystem(name), Resource::FileSystem(fs)) => {
-                sections.add_filesystem(&desired.stack, name, fs)
+                sections.add_filesystem(&desired.stack, name, fs, &network)
             }
             (_, Resource::MountTarget(target)) => sections.add_mount_target(target, &network),
             (_, Resource::FileSystem(_)) => {
@@ -60,7 +60,7 @@ pub fn build(
         }
     }
     if let Some(nodes) = &spec.nodes {
-        sections.add_launch_template(spec, &nodes.launch_template_name)?;
+        sections.add_launch_template(spec, &nodes.launch_template_name, &network)?;
     }
     let mut template = Map::new();
     template.insert("AWSTemplateFormatVersion".into(), json!("2010-09-09"));
@@ -94,7 +94,7 @@ impl Sections {
         );
         for source in &group.ingress {
             self.resources
-                .insert(ingress_logical_id(source), ingress(source));
+                .insert(ingress_logical_id(source), ingress(source, network));
         }
         self.add_output(
             SECURITY_GROUP_ID,
@@ -103,24 +103,40 @@ impl Sections {
         );
     }
 
-    fn add_filesystem(&mut self, stack: &str, name: &str, fs: &FileSystem) {
+    fn add_filesystem(&mut self, stack: &str, name: &str, fs: &FileSystem, network: &Network) {
         let logical = filesystem_logical_id(name);
         self.resources
-            .insert(logical.clone(), filesystem(stack, name, fs));
+            .insert(logical.clone(), filesystem(stack, name, fs, network));
         let description = format!("Id of file system `{name}`");
         self.add_output(&logical, &description, json!({"Ref": logical}));
+        let dns_output = format!("{logical}DnsName");
+        let dns_name = format!("${{{logical}}}.efs.${{AWS::Region}}.${{AWS::URLSuffix}}");
+        self.outputs.insert(
+            dns_output.clone(),
+            json!({
+                "Description": format!("DNS name nodes mount file system `{name}` by"),
+                "Value": {"Fn::Sub": dns_name},
+                "Export": {"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{dns_output}")}},
+            }),
+        );
     }
 
     fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
-        let logical = mount_target_logical_id(&target.filesystem, network, target);
+        let logical = mount_target_logical_id(&target.filesystem, target);
         self.resources
             .insert(logical, mount_target(target, network));
     }
 
     /// The node bootstrap as user data; the file system ids are `Fn::Sub` variables bound to
     /// the file systems' `Ref`, so nodes learn them when the stack creates them.
-    fn add_launch_template(&mut self, spec: &Spec, name: &str) -> Result<(), TemplateError> {
+    fn add_launch_template(
+        &mut self,
+        spec: &Spec,
+        name: &str,
+        network: &Network,
+    ) -> Result<(), TemplateError> {
         let script = crate::bootstrap::render_cloudformation_script(spec)?;
+        script.check_size()?;
         let variables: Map<String, Value> = script
             .variables
             .iter()
@@ -133,7 +149,9 @@ impl Sections {
             "Properties": {
                 "LaunchTemplateName": name,
                 "LaunchTemplateData": {
-                    "UserData": {"Fn::Base64": {"Fn::Sub": [script.body, variables]}}
+                    "UserData": {"Fn::Base64": {"Fn::Sub": [script.body, variables]}},
+                    "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                    "SecurityGroupIds": spec.network.node_security_group_ids.iter().map(|g| network.node_group(g)).collect::<Vec<_>>(),
                 },
                 "TagSpecifications": [{
                     "ResourceType": "launch-template",
@@ -147,6 +165,15 @@ impl Sections {
             LAUNCH_TEMPLATE_ID,
             &description,
             json!({"Ref": LAUNCH_TEMPLATE_ID}),
+        );
+        // cloudstor makes this version the default after each deployment (CloudFormation
+        // never moves the default itself).
+        self.outputs.insert(
+            format!("{LAUNCH_TEMPLATE_ID}LatestVersion"),
+            json!({
+                "Description": "latest version of the node launch template, which cloudstor makes the default",
+                "Value": {"Fn::GetAtt": [LAUNCH_TEMPLATE_ID, "LatestVersionNumber"]},
+            }),
         );
         Ok(())
     }
@@ -162,9 +189,48 @@ impl Sections {
     }
 }
 
-/// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags).
+/// The template as YAML (CloudFormation's long form of intrinsic functions, so no tags), with
+/// the format version quoted (unquoted, YAML 1.1 reads it as a date) and multi-line strings (the
+/// node script) as literal block scalars a person can read and diff.
 pub fn to_yaml(template: &Value) -> String {
-    serde_norway::to_string(template).expect("a JSON value always serialises as YAML")
+    let text = serde_norway::to_string(template).expect("a JSON value always serialises as YAML");
+    text.lines()
+        .map(
+            |line| match line.strip_prefix("AWSTemplateFormatVersion: ") {
+                Some(version) if !version.starts_with('\'') => {
+                    format!("AWSTemplateFormatVersion: '{version}'\n")
+                }
+                _ => literal_block(line).unwrap_or_else(|| format!("{line}\n")),
+            },
+        )
+        .collect()
+}
+
+/// `<indent>- "a\nb\n"` or `<indent>key: "a\nb\n"` as a literal block scalar; `None` for any
+/// other line.
+fn literal_block(line: &str) -> Option<String> {
+    let quote = line.find('"')?;
+    let (head, quoted) = line.split_at(quote);
+    let is_value = head.ends_with("- ") || head.ends_with(": ");
+    let text: String = serde_norway::from_str(quoted).ok()?;
+    if !is_value || !text.contains('\n') || !quoted.ends_with('"') {
+        return None;
+    }
+    let indent = " ".repeat(head.len() - head.trim_start().len() + 2);
+    let chomp = match text.len() - text.trim_end_matches('\n').len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let mut out = format!("{head}|2{chomp}\n");
+    for content in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
+        if content.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{indent}{content}\n"));
+        }
+    }
+    Some(out)
 }
 
 /// `fast-io` → `FastIo`: CloudFormation logical ids are alphanumeric only.
@@ -192,11 +258,12 @@ fn ingress_logical_id(source: &Source) -> String {
     }
 }
 
-fn mount_target_logical_id(filesystem: &str, network: &Network, target: &MountTarget) -> String {
+/// Keyed by file system and subnet, parameterized or not.
+fn mount_target_logical_id(filesystem: &str, target: &MountTarget) -> String {
     format!(
         "MountTarget{}{}",
         pascal_case(filesystem),
-        network.subnet_suffix(&target.subnet_id)
+        pascal_case(&target.subnet_id)
     )
 }
 
@@ -260,11 +327,12 @@ impl Network {
         }
     }
 
+    /// Keyed by the spec's subnet, never by its position: dropping one subnet must not rename
+    /// the others' mount targets (a replacement each, and two targets in one zone on EFS).
     fn subnet_parameter(&self, subnet: &str) -> String {
-        let position = self.subnet_ids.iter().position(|s| s == subnet);
         format!(
             "Subnet{}",
-            position.expect("mount targets use spec subnets") + 1
+            pascal_case(subnet.trim_start_matches("subnet-"))
         )
     }
 
@@ -276,12 +344,41 @@ impl Network {
         }
     }
 
-    /// Parameterized subnets are named by position: their value is the user's to change.
-    fn subnet_suffix(&self, subnet: &str) -> String {
+    fn node_group_parameter(group: &str) -> String {
+        format!("NodeGroup{}", pascal_case(group.trim_start_matches("sg-")))
+    }
+
+    /// A node security group: a rule's source and the launch template's groups.
+    fn node_group(&self, group: &str) -> Value {
         if self.parameterize {
-            self.subnet_parameter(subnet)
+            json!({"Ref": Network::node_group_parameter(group)})
         } else {
-            pascal_case(subnet)
+            json!(group)
+        }
+    }
+
+    fn cidr_parameter(cidr: &str) -> String {
+        format!("NfsCidr{}", cidr.replace(['.', ':', '/'], "x"))
+    }
+
+    fn cidr(&self, cidr: &str) -> Value {
+        if self.parameterize {
+            json!({"Ref": Network::cidr_parameter(cidr)})
+        } else {
+            json!(cidr)
+        }
+    }
+
+    fn zone_parameter(filesystem: &str) -> String {
+        format!("{}Zone", filesystem_logical_id(filesystem))
+    }
+
+    /// A One Zone file system's zone; its mount target's subnet parameter must be in it.
+    fn zone(&self, filesystem: &str, zone: &str) -> Value {
+        if self.parameterize {
+            json!({"Ref": Network::zone_parameter(filesystem)})
+        } else {
+            json!(zone)
         }
     }
 
@@ -315,7 +412,58 @@ impl Network {
                 }),
             );
         }
+        self.source_parameters(desired, &mut parameters);
         Value::Object(parameters)
+    }
+
+    /// Node security groups, allowed CIDRs and One Zone file systems' zones.
+    fn source_parameters(&self, desired: &Desired, parameters: &mut Map<String, Value>) {
+        for (address, resource) in &desired.resources {
+            match (address, resource) {
+                (_, Resource::SecurityGroup(group)) => {
+                    for source in &group.ingress {
+                        if let Some((name, parameter)) = source_parameter(source) {
+                            parameters.insert(name, parameter);
+                        }
+                    }
+                }
+                (Address::FileSystem(name), Resource::FileSystem(fs)) => {
+                    if let Some(zone) = &fs.availability_zone {
+                        parameters.insert(
+                            Network::zone_parameter(name),
+                            json!({
+                                "Type": "AWS::EC2::AvailabilityZone::Name",
+                                "Default": zone,
+                                "Description": format!("Availability Zone of One Zone file system `{name}`; its mount target's subnet must be in it"),
+                            }),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn source_parameter(source: &Source) -> Option<(String, Value)> {
+    match source {
+        Source::Group(id) => Some((
+            Network::node_group_parameter(id),
+            json!({
+                "Type": "AWS::EC2::SecurityGroup::Id",
+                "Default": id,
+                "Description": "A security group of the swarm nodes: NFS from it reaches the mount targets",
+            }),
+        )),
+        Source::Cidr(cidr) => Some((
+            Network::cidr_parameter(cidr),
+            json!({
+                "Type": "String",
+                "Default": cidr,
+                "Description": "A CIDR block allowed to reach the mount targets over NFS",
+            }),
+        )),
+        Source::PrefixList(_) => None,
     }
 }
 
@@ -351,7 +499,7 @@ fn security_group(stack: &str, group: &SecurityGroup, network: &Network) -> Valu
     })
 }
 
-fn ingress(source: &Source) -> Value {
+fn ingress(source: &Source, network: &Network) -> Value {
     let mut properties = json!({
         "GroupId": {"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]},
         "IpProtocol": "tcp",
@@ -360,16 +508,16 @@ fn ingress(source: &Source) -> Value {
         "Description": format!("NFS from {source}"),
     });
     let (key, value) = match source {
-        Source::Group(id) => ("SourceSecurityGroupId", id),
-        Source::Cidr(cidr) if cidr.contains(':') => ("CidrIpv6", cidr),
-        Source::Cidr(cidr) => ("CidrIp", cidr),
-        Source::PrefixList(id) => ("SourcePrefixListId", id),
+        Source::Group(id) => ("SourceSecurityGroupId", network.node_group(id)),
+        Source::Cidr(cidr) if cidr.contains(':') => ("CidrIpv6", network.cidr(cidr)),
+        Source::Cidr(cidr) => ("CidrIp", network.cidr(cidr)),
+        Source::PrefixList(id) => ("SourcePrefixListId", json!(id)),
     };
-    properties[key] = json!(value);
+    properties[key] = value;
     json!({"Type": "AWS::EC2::SecurityGroupIngress", "Properties": properties})
 }
 
-fn filesystem(stack: &str, name: &str, fs: &FileSystem) -> Value {
+fn filesystem(stack: &str, name: &str, fs: &FileSystem, network: &Network) -> Value {
     let mut properties = Map::new();
     properties.insert("Encrypted".into(), json!(fs.encrypted));
     if let Some(key) = &fs.kms_key_id {
@@ -386,7 +534,7 @@ fn filesystem(stack: &str, name: &str, fs: &FileSystem) -> Value {
         properties.insert("ProvisionedThroughputInMibps".into(), json!(mibps));
     }
     if let Some(zone) = &fs.availability_zone {
-        properties.insert("AvailabilityZoneName".into(), json!(zone));
+        properties.insert("AvailabilityZoneName".into(), network.zone(name, zone));
     }
     let backup = if fs.backup { "ENABLED" } else { "DISABLED" };
     properties.insert("BackupPolicy".into(), json!({"Status": backup}));
@@ -542,9 +690,48 @@ protect = false
     fn parameterized_network_defaults_to_the_spec() {
         let options = TemplateOptions { parameterize: true };
         let template = template(SPEC, options).unwrap();
-        assert_eq!(template["Parameters"]["Subnet2"]["Default"], "subnet-b2");
-        let target = &template["Resources"]["MountTargetSharedSubnet2"]["Properties"];
-        assert_eq!(target["SubnetId"], json!({"Ref": "Subnet2"}));
+        assert_eq!(template["Parameters"]["SubnetB2"]["Default"], "subnet-b2");
+        let target = &template["Resources"]["MountTargetSharedSubnetB2"]["Properties"];
+        assert_eq!(target["SubnetId"], json!({"Ref": "SubnetB2"}));
+        assert_eq!(
+            template["Parameters"]["NodeGroupNodes"]["Default"],
+            "sg-nodes"
+        );
+        let rule = &template["Resources"]["NfsIngressSgNodes"]["Properties"];
+        assert_eq!(
+            rule["SourceSecurityGroupId"],
+            json!({"Ref": "NodeGroupNodes"})
+        );
+        assert_eq!(
+            template["Parameters"]["NfsCidr10x1x0x0x16"]["Default"],
+            "10.1.0.0/16"
+        );
+    }
+
+    #[test]
+    fn dropping_the_first_subnet_keeps_the_other_mount_targets_logical_ids() {
+        let options = TemplateOptions { parameterize: true };
+        let both = template(SPEC, options).unwrap();
+        let text = SPEC.replace("[\"subnet-a1\", \"subnet-b2\"]", "[\"subnet-b2\"]");
+        let second_only = template(&text, options).unwrap();
+        let ids = |t: &Value| -> BTreeSet<String> {
+            t["Resources"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|id| id.starts_with("MountTarget"))
+                .cloned()
+                .collect()
+        };
+        let kept: BTreeSet<String> = ids(&both)
+            .into_iter()
+            .filter(|id| id.ends_with("SubnetB2"))
+            .collect();
+        assert_eq!(ids(&second_only), kept);
+        assert_eq!(
+            second_only["Resources"]["MountTargetSharedSubnetB2"],
+            both["Resources"]["MountTargetSharedSubnetB2"]
+        );
     }
 
     #[test]
@@ -567,5 +754,68 @@ protect = false
         );
         let error = template(&text, TemplateOptions::default()).unwrap_err();
         assert!(error.to_string().contains("us-east-1c"), "{error}");
+    }
+
+    const NODES: &str = "\n[nodes]\nlaunch_template_name = \"swarm\"\nplugin_url = \"https://example.com/p\"\nplugin_sha256 = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n";
+
+    #[test]
+    fn each_file_system_outputs_its_dns_name() {
+        let template = template(SPEC, TemplateOptions::default()).unwrap();
+        assert_eq!(
+            template["Outputs"]["FileSystemSharedDnsName"]["Value"],
+            json!({"Fn::Sub": "${FileSystemShared}.efs.${AWS::Region}.${AWS::URLSuffix}"})
+        );
+    }
+
+    #[test]
+    fn the_launch_template_requires_imdsv2_attaches_node_groups_and_outputs_its_version() {
+        let template = template(&format!("{SPEC}{NODES}"), TemplateOptions::default()).unwrap();
+        let data = &template["Resources"][LAUNCH_TEMPLATE_ID]["Properties"]["LaunchTemplateData"];
+        assert_eq!(data["MetadataOptions"]["HttpTokens"], "required");
+        assert_eq!(data["SecurityGroupIds"], json!(["sg-nodes"]));
+        assert_eq!(
+            template["Outputs"]["NodeLaunchTemplateLatestVersion"]["Value"],
+            json!({"Fn::GetAtt": [LAUNCH_TEMPLATE_ID, "LatestVersionNumber"]})
+        );
+    }
+
+    #[test]
+    fn a_node_script_over_16_kb_is_refused_before_any_template_is_made() {
+        let padding = "echo padding\n".repeat(2400);
+        let text = format!("{SPEC}{NODES}extra_user_data = \"\"\"\n{padding}\"\"\"\n");
+        let error = template(&text, TemplateOptions::default()).unwrap_err();
+        assert!(
+            matches!(&error, TemplateError::UserDataTooLarge(too_large) if too_large.bytes > 30_000),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("EC2 accepts at most 16384 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn yaml_quotes_the_format_version_and_writes_the_script_as_a_block() {
+        let template = template(&format!("{SPEC}{NODES}"), TemplateOptions::default()).unwrap();
+        let yaml = to_yaml(&template);
+        assert!(
+            yaml.starts_with("AWSTemplateFormatVersion: '2010-09-09'\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("- |2\n              #!/bin/sh\n"), "{yaml}");
+        let parsed: Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(parsed, template, "the YAML reads back as the same template");
+    }
+
+    #[test]
+    fn a_block_keeps_trailing_newlines_and_their_absence() {
+        for text in ["a\n\tb\n", "a\nb", "a\n\n  b\n\n\n"] {
+            let value = json!({"Key": [text]});
+            let yaml = to_yaml(&value);
+            let parsed: Value = serde_norway::from_str(&yaml).unwrap();
+            assert_eq!(parsed, value, "{yaml}");
+        }
     }
 }

@@ -18,6 +18,7 @@ use aws_sdk_efs::error::ProvideErrorMetadata;
 
 pub use ownership::{OwnershipError, OwnershipProblem, TokenHolder};
 pub use refresh::{Observed, check_network};
+pub use templates::NodeLaunchData;
 
 /// The two AWS clients and how long to wait for resources to settle.
 #[derive(Clone)]

@@ -150,6 +150,23 @@ impl Cloud {
         }))
     }
 
+    /// Every live file system tagged with the stack, as (id, `cloudstor:resource` tag),
+    /// whoever holds it: cloudstor, a CloudFormation stack, or nobody any more.
+    pub async fn tagged_filesystems(
+        &self,
+        stack: &str,
+    ) -> Result<Vec<(String, String)>, CloudError> {
+        Ok(self
+            .stack_filesystems(stack)
+            .await?
+            .iter()
+            .map(|fs| {
+                let address = efs_tag(fs.tags(), RESOURCE_TAG).unwrap_or_default();
+                (fs.file_system_id().to_owned(), address.to_owned())
+            })
+            .collect())
+    }
+
     async fn stack_filesystems(
         &self,
         stack: &str,

@@ -1,16 +1,34 @@
-//! EC2 launch templates: the node bootstrap as user data. Templates cannot be edited, so a
-//! change is a new version that becomes the default.
+//! EC2 launch templates: the node bootstrap as user data, instance metadata v2 required and
+//! the node security groups attached, as a careful hand-written template has them. Templates
+//! cannot be edited, so a change is a new version that becomes the default.
 
-use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification,
+};
 
 use super::{Cloud, CloudError, aws_error};
 use crate::bootstrap::{decode_launch_template_user_data, launch_template_user_data};
 use crate::model::{Address, LaunchTemplate, RESOURCE_TAG, STACK_TAG};
 
-fn data(script: &str) -> Result<RequestLaunchTemplateData, CloudError> {
-    let encoded = launch_template_user_data(script)?;
+/// What every node launch template holds: the script, IMDSv2 and the node security groups.
+pub struct NodeLaunchData<'a> {
+    pub script: &'a str,
+    pub security_group_ids: &'a [String],
+}
+
+fn data(node: &NodeLaunchData) -> Result<RequestLaunchTemplateData, CloudError> {
+    let encoded = launch_template_user_data(node.script)?;
+    // Session tokens only: a request forged through a node's workload cannot read its role.
+    let metadata = LaunchTemplateInstanceMetadataOptionsRequest::builder()
+        .http_tokens(LaunchTemplateHttpTokensState::Required)
+        .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+        .build();
     Ok(RequestLaunchTemplateData::builder()
         .user_data(encoded)
+        .metadata_options(metadata)
+        .set_security_group_ids(Some(node.security_group_ids.to_vec()))
         .build())
 }
 
@@ -67,7 +85,7 @@ impl Cloud {
         &self,
         stack: &str,
         name: &str,
-        script: &str,
+        node: &NodeLaunchData<'_>,
     ) -> Result<String, CloudError> {
         let address = Address::LaunchTemplate;
         let tags = TagSpecification::builder()
@@ -85,7 +103,7 @@ impl Cloud {
             .create_launch_template()
             .launch_template_name(name)
             .version_description("cloudstor node bootstrap")
-            .launch_template_data(data(script)?)
+            .launch_template_data(data(node)?)
             .tag_specifications(tags)
             .send()
             .await
@@ -99,7 +117,11 @@ impl Cloud {
 
     /// A new version from the default one (so settings added outside cloudstor carry over),
     /// with the new user data, made the default.
-    pub async fn update_launch_template(&self, id: &str, script: &str) -> Result<i64, CloudError> {
+    pub async fn update_launch_template(
+        &self,
+        id: &str,
+        node: &NodeLaunchData<'_>,
+    ) -> Result<i64, CloudError> {
         let address = Address::LaunchTemplate;
         let created = self
             .ec2
@@ -107,7 +129,7 @@ impl Cloud {
             .launch_template_id(id)
             .source_version("$Default")
             .version_description("cloudstor node bootstrap")
-            .launch_template_data(data(script)?)
+            .launch_template_data(data(node)?)
             .send()
             .await
             .map_err(aws_error(&address, "CreateLaunchTemplateVersion"))?;
@@ -123,6 +145,37 @@ impl Cloud {
             .await
             .map_err(aws_error(&address, "ModifyLaunchTemplate"))?;
         Ok(version)
+    }
+
+    /// Makes the latest version of launch template `id` its default, as CloudFormation never
+    /// does; returns the latest version number and whether the default moved.
+    pub async fn default_to_latest_version(&self, id: &str) -> Result<(i64, bool), CloudError> {
+        let address = Address::LaunchTemplate;
+        let described = self
+            .ec2
+            .describe_launch_templates()
+            .launch_template_ids(id)
+            .send()
+            .await
+            .map_err(aws_error(&address, "DescribeLaunchTemplates"))?;
+        let template = described.launch_templates().first();
+        let latest = template
+            .and_then(|t| t.latest_version_number())
+            .unwrap_or_default();
+        let default = template
+            .and_then(|t| t.default_version_number())
+            .unwrap_or_default();
+        if latest == default {
+            return Ok((latest, false));
+        }
+        self.ec2
+            .modify_launch_template()
+            .launch_template_id(id)
+            .default_version(latest.to_string())
+            .send()
+            .await
+            .map_err(aws_error(&address, "ModifyLaunchTemplate"))?;
+        Ok((latest, true))
     }
 
     pub async fn delete_launch_template(&self, id: &str) -> Result<(), CloudError> {

@@ -44,6 +44,7 @@ pub fn render_text(plan: &Plan) -> String {
         "\nPlan: {moved}{} to add, {} to change, {} to destroy.",
         summary.add, summary.change, summary.destroy
     );
+    render_launch_template_notes(&mut out, plan);
     let refusals = plan.refusals();
     if !refusals.is_empty() {
         out.push_str("\nApply will refuse these changes without --allow-data-loss:\n");
@@ -55,6 +56,32 @@ pub fn render_text(plan: &Plan) -> String {
         );
     }
     out
+}
+
+/// What a new launch template (version) holds besides the script, and that nodes already
+/// running keep the script they booted with.
+fn render_launch_template_notes(out: &mut String, plan: &Plan) {
+    let Some(change) = plan
+        .changes
+        .iter()
+        .find(|c| c.address == Address::LaunchTemplate && c.action != Action::Delete)
+    else {
+        return;
+    };
+    let groups = &plan.spec.network.node_security_group_ids;
+    let _ = writeln!(
+        out,
+        "Note: {}: instance metadata HttpTokens = required, node security groups {}.",
+        change.address,
+        groups.join(", ")
+    );
+    if change.action == Action::Update {
+        let _ = writeln!(
+            out,
+            "Note: {}",
+            crate::bootstrap::RUNNING_NODES_KEEP_USER_DATA
+        );
+    }
 }
 
 const GREEN: &str = "\x1b[32m";

@@ -23,6 +23,7 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let spec = args.spec.load()?;
     if args.cloudformation {
         let user_data = bootstrap::render_cloudformation_script(&spec)?;
+        user_data.check_size()?;
         for (variable, filesystem) in &user_data.variables {
             eprintln!("# Fn::Sub variable {variable}: the id of filesystem.{filesystem}");
         }
@@ -35,6 +36,9 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
         .context("no AWS region: set stack.region, --region or AWS_REGION")?;
     let observed = cloud.refresh(&spec).await?;
     let filesystems = bootstrap::node_filesystems(&spec, &observed, &region)?;
-    print!("{}", bootstrap::render_script(&spec, &filesystems)?);
+    let script = bootstrap::render_script(&spec, &filesystems)?;
+    // EC2 refuses more user data than this; the launch template paths refuse it the same way.
+    bootstrap::launch_template_user_data(&script)?;
+    print!("{script}");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cloudstor::cfn::{Stacks, TemplateOptions, check_protection, render_change_set};
+use cloudstor::cfn::{KeptOutside, Stacks, TemplateOptions, check_protection, render_change_set};
 use cloudstor::spec::Spec;
 
 use super::confirm;
@@ -49,6 +49,10 @@ pub async fn apply(
         })
         .await?;
     print!("\n{outcome}");
+    print!(
+        "{}",
+        KeptOutside(&stacks.kept_outside(&prepared.stack).await?)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -66,5 +70,13 @@ pub async fn destroy(
         .delete(&spec.stack.name, &mut |event| println!("{event}"))
         .await?;
     print!("{outcome}");
+    // File systems that earlier changes removed from the stack, besides those it just left.
+    let earlier: Vec<_> = stacks
+        .kept_outside(&spec.stack.name)
+        .await?
+        .into_iter()
+        .filter(|fs| !outcome.retained.iter().any(|r| r.physical_id == fs.id))
+        .collect();
+    print!("{}", KeptOutside(&earlier));
     Ok(ExitCode::SUCCESS)
 }
