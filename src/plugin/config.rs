@@ -48,8 +48,20 @@ pub struct FilesystemConfig {
     pub backend: Backend,
 }
 
+/// Which protocol the plugin speaks on its socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Docker's VolumeDriver protocol: local-scope volumes, `docker run -v`, stacks.
+    #[default]
+    VolumeDriver,
+    /// The Container Storage Interface: Swarm cluster volumes (`--mount type=cluster`).
+    Csi,
+}
+
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
+    pub protocol: Protocol,
     /// Unix socket Docker connects to; its file name (without `.sock`) is the driver name.
     pub socket: PathBuf,
     /// Node-local state: mount reference counts.
@@ -76,6 +88,8 @@ pub struct PluginConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default)]
+    protocol: Protocol,
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     mount_root: Option<PathBuf>,
@@ -148,6 +162,7 @@ impl PluginConfig {
         let mount_timeout =
             timeout("mount_timeout_secs", raw.mount_timeout_secs, 20).map_err(invalid)?;
         Ok(Self {
+            protocol: raw.protocol,
             socket: raw
                 .socket
                 .unwrap_or_else(|| "/run/docker/plugins/cloudstor.sock".into()),

@@ -45,8 +45,19 @@ zone_table() {
 	printf ' }'
 }
 
+# The CSI package (`cloudstor plugin package --csi`) sets PLUGIN_PROTOCOL=csi; Docker gives
+# a CSI plugin its socket as CSI_ENDPOINT, a path or a unix:// URL.
+write_socket() {
+	if [ "${PLUGIN_PROTOCOL:-volumedriver}" = csi ]; then
+		endpoint=${CSI_ENDPOINT:-/run/docker/plugins/csi.sock}
+		printf 'protocol = "csi"\nsocket = "%s"\n' "${endpoint#unix://}"
+	else
+		printf 'socket = "/run/docker/plugins/cloudstor.sock"\n'
+	fi
+}
+
 write_config() {
-	printf 'socket = "/run/docker/plugins/cloudstor.sock"\n'
+	write_socket
 	printf 'state_dir = "%s/state"\n' "$DATA"
 	printf 'mount_root = "/var/lib/cloudstor/mnt"\n'
 	printf 'docker_socket = "/run/docker.sock"\n'
@@ -79,7 +90,7 @@ serve_hostpath_data() {
 	mount -o rbind "$DATA/hostpath" "$HOSTPATH_DIR"
 }
 
-mkdir -p /etc/cloudstor "$DATA/state" /var/lib/cloudstor/mnt /run/docker/plugins
+mkdir -p /etc/cloudstor "$DATA/state" /var/lib/cloudstor/mnt /run/docker/plugins /data/published
 if [ -n "${HOSTPATH_DIR:-}" ]; then
 	serve_hostpath_data
 fi
