@@ -149,6 +149,42 @@ async fn identity_and_capabilities_describe_a_controller_and_node_plugin() {
 }
 
 #[tokio::test]
+async fn a_volume_on_a_one_zone_file_system_is_accessible_from_that_zone_only() {
+    let shared = tempfile::tempdir().unwrap();
+    let fs = format!(
+        "[[filesystems]]\nid = \"zonal\"\nbackend = \"hostpath\"\npath = \"{}\"\none_zone = \"us-east-1b\"\n",
+        shared.path().display()
+    );
+    let plugin = TestPlugin::start_with_filesystems("node-a", CSI, &fs);
+    let mut csi = connect(&plugin.socket).await;
+    let created = csi
+        .controller
+        .create_volume(create("zonal-data", Mode::MultiNodeMultiWriter, &[]))
+        .await
+        .unwrap();
+    let topology = created.into_inner().volume.unwrap().accessible_topology;
+    assert_eq!(topology.len(), 1);
+    assert_eq!(topology[0].segments["cloudstor/zone"], "us-east-1b");
+
+    let regional = tempfile::tempdir().unwrap();
+    let plugin = TestPlugin::start(regional.path(), "node-a", CSI);
+    let mut csi = connect(&plugin.socket).await;
+    let created = csi
+        .controller
+        .create_volume(create("regional-data", Mode::MultiNodeMultiWriter, &[]))
+        .await
+        .unwrap();
+    assert!(
+        created
+            .into_inner()
+            .volume
+            .unwrap()
+            .accessible_topology
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_volume_is_created_published_unpublished_and_trashed() {
     let shared = tempfile::tempdir().unwrap();
     let targets = tempfile::tempdir().unwrap();

@@ -46,6 +46,9 @@ pub struct FilesystemConfig {
     pub id: String,
     pub performance_mode: PerformanceMode,
     pub backend: Backend,
+    /// The Availability Zone of a One Zone file system: CSI volumes on it are accessible
+    /// from that zone only, so Swarm keeps their tasks there.
+    pub one_zone: Option<String>,
 }
 
 /// Which protocol the plugin speaks on its socket.
@@ -118,6 +121,7 @@ struct RawFilesystem {
     #[serde(default)]
     mount_target_ips: BTreeMap<String, IpAddr>,
     path: Option<PathBuf>,
+    one_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +225,7 @@ impl FilesystemConfig {
             id: raw.id,
             performance_mode: raw.performance_mode,
             backend,
+            one_zone: raw.one_zone,
         })
     }
 }

@@ -678,6 +678,7 @@ mod tests {
             backend: Backend::HostPath {
                 path: "/tmp".into(),
             },
+            one_zone: None,
         };
         mounter.ensure(&fs).await.unwrap();
     }

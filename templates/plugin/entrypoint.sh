@@ -13,13 +13,16 @@ set -eu
 CONFIG=/etc/cloudstor/plugin.toml
 DATA=/var/lib/cloudstor-plugin
 
-# efs_filesystem ID MODE DNS_NAME [ZONE=IP,ZONE=IP]
+# efs_filesystem ID MODE DNS_NAME [ZONE=IP,ZONE=IP] [ONE_ZONE]
 efs_filesystem() {
 	printf '\n[[filesystems]]\nid = "%s"\nperformance_mode = "%s"\nbackend = "efs"\ndns_name = "%s"\n' "$1" "$2" "$3"
 	if [ -n "${4:-}" ]; then
 		# An assignment, so that set -e stops at a malformed list.
 		table=$(zone_table "$4")
 		printf 'mount_target_ips = %s\n' "$table"
+	fi
+	if [ -n "${5:-}" ]; then
+		printf 'one_zone = "%s"\n' "$5"
 	fi
 }
 
@@ -69,11 +72,11 @@ write_config() {
 	fi
 	if [ -n "${EFS_ID_GENERAL_PURPOSE:-}" ]; then
 		efs_filesystem "$EFS_ID_GENERAL_PURPOSE" generalPurpose "${EFS_DNS_GENERAL_PURPOSE:?is required with EFS_ID_GENERAL_PURPOSE}" \
-			"${EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE:-}"
+			"${EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE:-}" "${EFS_ONE_ZONE_GENERAL_PURPOSE:-}"
 	fi
 	if [ -n "${EFS_ID_MAXIO:-}" ]; then
 		efs_filesystem "$EFS_ID_MAXIO" maxIO "${EFS_DNS_MAXIO:?is required with EFS_ID_MAXIO}" \
-			"${EFS_MOUNT_TARGET_IPS_MAXIO:-}"
+			"${EFS_MOUNT_TARGET_IPS_MAXIO:-}" "${EFS_ONE_ZONE_MAXIO:-}"
 	fi
 	if [ -n "${HOSTPATH_DIR:-}" ]; then
 		printf '\n[[filesystems]]\nid = "hostpath"\nperformance_mode = "generalPurpose"\nbackend = "hostpath"\npath = "%s"\n' "$HOSTPATH_DIR"

@@ -14,8 +14,8 @@ use super::proto::validate_volume_capabilities_response::Confirmed;
 use super::proto::{
     ControllerGetCapabilitiesRequest, ControllerGetCapabilitiesResponse,
     ControllerServiceCapability, CreateVolumeRequest, CreateVolumeResponse, DeleteVolumeRequest,
-    DeleteVolumeResponse, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse,
-    Volume,
+    DeleteVolumeResponse, Topology, ValidateVolumeCapabilitiesRequest,
+    ValidateVolumeCapabilitiesResponse, Volume,
 };
 use super::request::volume_options;
 use super::status::{from_error, missing};
@@ -65,8 +65,15 @@ impl Controller for ControllerService {
             .create_with(&request.name, Some(options))
             .await
             .map_err(from_error)?;
+        let one_zone = self
+            .driver
+            .config()
+            .filesystems
+            .iter()
+            .find(|fs| fs.id == meta.filesystem)
+            .and_then(|fs| fs.one_zone.clone());
         Ok(Response::new(CreateVolumeResponse {
-            volume: Some(volume(&meta)),
+            volume: Some(volume(&meta, one_zone)),
         }))
     }
 
@@ -147,8 +154,8 @@ impl Controller for ControllerService {
 }
 
 /// The volume as CSI describes it. Capacity 0 is the spec's "unknown": the truth for a
-/// volume without a quota.
-fn volume(meta: &VolumeMeta) -> Volume {
+/// volume without a quota. A volume on a One Zone file system is accessible from its zone.
+fn volume(meta: &VolumeMeta, one_zone: Option<String>) -> Volume {
     let mut context = HashMap::from([
         ("filesystem".to_string(), meta.filesystem.clone()),
         ("options".to_string(), meta.options.describe()),
@@ -160,6 +167,12 @@ fn volume(meta: &VolumeMeta) -> Volume {
         capacity_bytes: 0,
         volume_id: meta.name.clone(),
         volume_context: context,
+        accessible_topology: one_zone
+            .map(|zone| Topology {
+                segments: HashMap::from([(super::ZONE_KEY.to_string(), zone)]),
+            })
+            .into_iter()
+            .collect(),
         ..Default::default()
     }
 }
