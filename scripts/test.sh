@@ -4,13 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server)"
+echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server, curl, xz-utils)"
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 need_apt=()
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 # The NFS rig (tests/nfs_rig.rs): user-mode Linux guests running an NFS server and clients.
 for package in user-mode-linux nfs-kernel-server kmod; do
+  dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
+done
+# tests/csi_swarm.rs fetches Debian sid's Docker 28 (cluster volumes) with curl and xz.
+for package in curl xz-utils; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

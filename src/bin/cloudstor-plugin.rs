@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use cloudstor::plugin::config::Protocol;
 use cloudstor::plugin::{PluginConfig, lane};
 
 /// Docker volume plugin for cloudstor: volumes on shared file systems (AWS EFS) that follow
@@ -83,7 +84,9 @@ fn run(config: PluginConfig) -> anyhow::Result<()> {
         .max_blocking_threads(threads)
         .build()
         .context("cannot start the async runtime")?;
-    runtime
-        .block_on(cloudstor::plugin::serve(config))
-        .context("cloudstor-plugin stopped")
+    let served = match config.protocol {
+        Protocol::VolumeDriver => runtime.block_on(cloudstor::plugin::serve(config)),
+        Protocol::Csi => runtime.block_on(cloudstor::plugin::csi::serve(config)),
+    };
+    served.context("cloudstor-plugin stopped")
 }

@@ -17,7 +17,7 @@ use crate::model::{Address, Resource};
 use crate::spec::{InstallMode, NodesSpec, OsFamily, PerformanceMode, Spec};
 use template::{Template, TemplateError, template};
 
-pub use package::{PackageError, PackagedPlugin, package_managed_plugin};
+pub use package::{PackageError, PackageKind, PackagedPlugin, package_managed_plugin};
 pub use user_data::{
     RUNNING_NODES_KEEP_USER_DATA, USER_DATA_LIMIT_BYTES, UserDataTooLarge, UserDataUnreadable,
     decode_launch_template_user_data, launch_template_user_data, user_data_diff,

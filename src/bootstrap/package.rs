@@ -1,6 +1,10 @@
 //! The managed Docker plugin package: `config.json` and a `rootfs/` that
 //! `docker plugin create cloudstor:aws DIR` accepts as it is.
 //!
+//! The same package serves as a CSI plugin for Swarm cluster volumes (`--csi`): the same
+//! rootfs and settings, with a config.json that declares the CSI interfaces and Swarm's
+//! `/data/published` as the propagated mount.
+//!
 //! The rootfs is a scratch tree: the static plugin binary and a static busybox for the
 //! entrypoint (which turns `docker plugin set` settings into the plugin's config file and binds
 //! hostpath data). The plugin mounts EFS with `mount(2)` itself: no `mount.nfs` helper needed.
@@ -21,13 +25,15 @@ const BUSYBOX_APPLETS: [&str; 4] = ["sh", "mkdir", "mount", "umount"];
 /// Directories the plugin expects in its rootfs; `/var/lib/cloudstor` is the
 /// propagatedMount, so mounts under it are visible to Docker, and `/var/lib/cloudstor-plugin`
 /// is where the host directory that outlives the plugin is mounted.
-const ROOTFS_DIRS: [&str; 8] = [
+const ROOTFS_DIRS: [&str; 9] = [
     "bin",
     "usr/local/bin",
     "etc/cloudstor",
     "var/lib/cloudstor",
     "var/lib/cloudstor-plugin",
     "run/docker/plugins",
+    // Where Swarm asks a CSI plugin to publish volumes: the CSI package's propagatedMount.
+    "data/published",
     "proc",
     "tmp",
 ];
@@ -46,6 +52,15 @@ pub enum PackageError {
     NotElf { path: PathBuf },
 }
 
+/// Which protocol the packaged plugin speaks to Docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageKind {
+    /// `docker.volumedriver/1.0`: volumes for `docker run`, services and stacks.
+    VolumeDriver,
+    /// `docker.csicontroller/1.0` + `docker.csinode/1.0`: Swarm cluster volumes.
+    Csi,
+}
+
 /// Where the package went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackagedPlugin {
@@ -59,6 +74,7 @@ pub fn package_managed_plugin(
     dir: &Path,
     plugin_binary: &Path,
     busybox: &Path,
+    kind: PackageKind,
 ) -> Result<PackagedPlugin, PackageError> {
     check_static(plugin_binary)?;
     check_static(busybox)?;
@@ -76,8 +92,37 @@ pub fn package_managed_plugin(
     }
     write(&rootfs.join("cloudstor-entrypoint.sh"), ENTRYPOINT.text)?;
     let config = dir.join("config.json");
-    write(&config, CONFIG_JSON.text)?;
+    let config_json = match kind {
+        PackageKind::VolumeDriver => CONFIG_JSON.text.to_string(),
+        PackageKind::Csi => csi_config_json(),
+    };
+    write(&config, &config_json)?;
     Ok(PackagedPlugin { config, rootfs })
+}
+
+/// The VolumeDriver config.json turned into the CSI one, so both packages keep the same
+/// settings, mounts and capabilities. Docker sets `CSI_ENDPOINT` to the socket's path inside
+/// the plugin; `PLUGIN_PROTOCOL` tells the entrypoint to serve CSI there.
+fn csi_config_json() -> String {
+    let mut config: serde_json::Value =
+        serde_json::from_str(CONFIG_JSON.text).expect("the config.json template is JSON");
+    config["description"] =
+        "cloudstor CSI: Swarm cluster volumes on shared EFS file systems".into();
+    config["documentation"] = "https://github.com/cloudstor/cloudstor/blob/main/docs/csi.md".into();
+    config["interface"] = serde_json::json!({
+        "types": ["docker.csicontroller/1.0", "docker.csinode/1.0"],
+        "socket": "csi.sock"
+    });
+    config["propagatedMount"] = "/data/published".into();
+    let env = config["env"].as_array_mut().expect("env is a list");
+    env.push(serde_json::json!({
+        "name": "PLUGIN_PROTOCOL",
+        "description": "what the entrypoint serves: csi (this package) or volumedriver",
+        "value": "csi"
+    }));
+    let mut text = serde_json::to_string_pretty(&config).expect("JSON serialises");
+    text.push('\n');
+    text
 }
 
 /// An ELF file is dynamically linked when it names a program interpreter (`PT_INTERP`).
@@ -207,6 +252,29 @@ mod tests {
         ] {
             assert!(settable.contains(&name), "{name} is settable");
         }
+    }
+
+    #[test]
+    fn the_csi_config_declares_both_csi_interfaces_with_the_same_settings() {
+        let volume_driver: serde_json::Value = serde_json::from_str(CONFIG_JSON.text).unwrap();
+        let csi: serde_json::Value = serde_json::from_str(&csi_config_json()).unwrap();
+        assert_eq!(
+            csi["interface"],
+            serde_json::json!({
+                "types": ["docker.csicontroller/1.0", "docker.csinode/1.0"],
+                "socket": "csi.sock"
+            })
+        );
+        assert_eq!(csi["propagatedMount"], "/data/published");
+        assert_eq!(csi["linux"], volume_driver["linux"]);
+        assert_eq!(csi["mounts"], volume_driver["mounts"]);
+        let env = csi["env"].as_array().unwrap();
+        assert_eq!(
+            &env[..env.len() - 1],
+            volume_driver["env"].as_array().unwrap()
+        );
+        assert_eq!(env.last().unwrap()["value"], "csi");
+        assert!(ENTRYPOINT.text.contains("PLUGIN_PROTOCOL"));
     }
 
     #[test]

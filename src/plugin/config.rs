@@ -46,10 +46,25 @@ pub struct FilesystemConfig {
     pub id: String,
     pub performance_mode: PerformanceMode,
     pub backend: Backend,
+    /// The Availability Zone of a One Zone file system: CSI volumes on it are accessible
+    /// from that zone only, so Swarm keeps their tasks there.
+    pub one_zone: Option<String>,
+}
+
+/// Which protocol the plugin speaks on its socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Docker's VolumeDriver protocol: local-scope volumes, `docker run -v`, stacks.
+    #[default]
+    VolumeDriver,
+    /// The Container Storage Interface: Swarm cluster volumes (`--mount type=cluster`).
+    Csi,
 }
 
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
+    pub protocol: Protocol,
     /// Unix socket Docker connects to; its file name (without `.sock`) is the driver name.
     pub socket: PathBuf,
     /// Node-local state: mount reference counts.
@@ -76,6 +91,8 @@ pub struct PluginConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default)]
+    protocol: Protocol,
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     mount_root: Option<PathBuf>,
@@ -104,6 +121,7 @@ struct RawFilesystem {
     #[serde(default)]
     mount_target_ips: BTreeMap<String, IpAddr>,
     path: Option<PathBuf>,
+    one_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +166,7 @@ impl PluginConfig {
         let mount_timeout =
             timeout("mount_timeout_secs", raw.mount_timeout_secs, 20).map_err(invalid)?;
         Ok(Self {
+            protocol: raw.protocol,
             socket: raw
                 .socket
                 .unwrap_or_else(|| "/run/docker/plugins/cloudstor.sock".into()),
@@ -206,6 +225,7 @@ impl FilesystemConfig {
             id: raw.id,
             performance_mode: raw.performance_mode,
             backend,
+            one_zone: raw.one_zone,
         })
     }
 }

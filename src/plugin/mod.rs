@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: the plugin's TOML configuration.
 //! - [`server`]: HTTP over the Unix socket, one handler per protocol endpoint.
+//! - [`csi`]: the same volumes as a CSI driver (gRPC on the socket) for Swarm cluster volumes,
+//!   when the config says `protocol = "csi"`.
 //! - [`driver`]: what each call does, and the start-up checks, heartbeats and lease
 //!   settling that keep it right across restarts; the only place that combines the parts below.
 //! - [`lane`]: one bounded lane of blocking threads per file system, each call under a
@@ -21,6 +23,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod csi;
 pub mod docker;
 pub mod driver;
 pub mod error;

@@ -452,12 +452,12 @@ impl Mounter {
         }
         // An NFS mount whose source is another name may still be this server's (a shared
         // superblock shows the first mount's source): ask what the name resolves to now.
-        if mounted.is_nfs() {
-            if let Ok(addrs) = resolve(efs.dns_name, RESOLVE_LIMIT.min(self.limit / 2)).await {
-                slot.remember(&addrs);
-                if mounted.is_nfs_from(&hosts, &known_addrs(slot)) {
-                    return Ok(true);
-                }
+        if mounted.is_nfs()
+            && let Ok(addrs) = resolve(efs.dns_name, RESOLVE_LIMIT.min(self.limit / 2)).await
+        {
+            slot.remember(&addrs);
+            if mounted.is_nfs_from(&hosts, &known_addrs(slot)) {
+                return Ok(true);
             }
         }
         Err(Error::NotMounted {
@@ -678,6 +678,7 @@ mod tests {
             backend: Backend::HostPath {
                 path: "/tmp".into(),
             },
+            one_zone: None,
         };
         mounter.ensure(&fs).await.unwrap();
     }

@@ -52,6 +52,17 @@ pub struct VolumeOptions {
     /// Permission bits of the volume's root directory.
     pub mode: Option<u32>,
     pub access: Access,
+    /// The size a CSI CreateVolume asked for: recorded and reported, never enforced, because
+    /// EFS has no quotas. VolumeDriver volumes have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityRequest>,
+}
+
+/// A CSI capacity range as asked for; zero means "not given", as in the CSI spec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityRequest {
+    pub required_bytes: u64,
+    pub limit_bytes: u64,
 }
 
 impl VolumeOptions {
@@ -79,6 +90,12 @@ impl VolumeOptions {
         parts.extend(self.uid.map(|uid| format!("uid={uid}")));
         parts.extend(self.gid.map(|gid| format!("gid={gid}")));
         parts.extend(self.mode.map(|mode| format!("mode={mode:04o}")));
+        parts.extend(self.capacity.map(|capacity| {
+            format!(
+                "required-bytes={},limit-bytes={} (not enforced)",
+                capacity.required_bytes, capacity.limit_bytes
+            )
+        }));
         parts.join(",")
     }
 }
@@ -161,6 +178,7 @@ mod tests {
                 gid: Some(50),
                 mode: Some(0o750),
                 access: Access::SingleNode,
+                capacity: None,
             }
         );
         assert_eq!(

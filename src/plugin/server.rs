@@ -82,7 +82,7 @@ pub fn router(driver: Arc<Driver>) -> Router {
 }
 
 /// Replaces a stale socket left by a killed plugin, but never one a live plugin answers on.
-fn bind(socket: &Path) -> Result<UnixListener, Error> {
+pub(crate) fn bind(socket: &Path) -> Result<UnixListener, Error> {
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent).map_err(Error::io("cannot create", parent))?;
     }
@@ -98,7 +98,7 @@ fn bind(socket: &Path) -> Result<UnixListener, Error> {
     Ok(listener)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");

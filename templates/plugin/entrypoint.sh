@@ -13,13 +13,16 @@ set -eu
 CONFIG=/etc/cloudstor/plugin.toml
 DATA=/var/lib/cloudstor-plugin
 
-# efs_filesystem ID MODE DNS_NAME [ZONE=IP,ZONE=IP]
+# efs_filesystem ID MODE DNS_NAME [ZONE=IP,ZONE=IP] [ONE_ZONE]
 efs_filesystem() {
 	printf '\n[[filesystems]]\nid = "%s"\nperformance_mode = "%s"\nbackend = "efs"\ndns_name = "%s"\n' "$1" "$2" "$3"
 	if [ -n "${4:-}" ]; then
 		# An assignment, so that set -e stops at a malformed list.
 		table=$(zone_table "$4")
 		printf 'mount_target_ips = %s\n' "$table"
+	fi
+	if [ -n "${5:-}" ]; then
+		printf 'one_zone = "%s"\n' "$5"
 	fi
 }
 
@@ -45,8 +48,19 @@ zone_table() {
 	printf ' }'
 }
 
+# The CSI package (`cloudstor plugin package --csi`) sets PLUGIN_PROTOCOL=csi; Docker gives
+# a CSI plugin its socket as CSI_ENDPOINT, a path or a unix:// URL.
+write_socket() {
+	if [ "${PLUGIN_PROTOCOL:-volumedriver}" = csi ]; then
+		endpoint=${CSI_ENDPOINT:-/run/docker/plugins/csi.sock}
+		printf 'protocol = "csi"\nsocket = "%s"\n' "${endpoint#unix://}"
+	else
+		printf 'socket = "/run/docker/plugins/cloudstor.sock"\n'
+	fi
+}
+
 write_config() {
-	printf 'socket = "/run/docker/plugins/cloudstor.sock"\n'
+	write_socket
 	printf 'state_dir = "%s/state"\n' "$DATA"
 	printf 'mount_root = "/var/lib/cloudstor/mnt"\n'
 	printf 'docker_socket = "/run/docker.sock"\n'
@@ -58,11 +72,11 @@ write_config() {
 	fi
 	if [ -n "${EFS_ID_GENERAL_PURPOSE:-}" ]; then
 		efs_filesystem "$EFS_ID_GENERAL_PURPOSE" generalPurpose "${EFS_DNS_GENERAL_PURPOSE:?is required with EFS_ID_GENERAL_PURPOSE}" \
-			"${EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE:-}"
+			"${EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE:-}" "${EFS_ONE_ZONE_GENERAL_PURPOSE:-}"
 	fi
 	if [ -n "${EFS_ID_MAXIO:-}" ]; then
 		efs_filesystem "$EFS_ID_MAXIO" maxIO "${EFS_DNS_MAXIO:?is required with EFS_ID_MAXIO}" \
-			"${EFS_MOUNT_TARGET_IPS_MAXIO:-}"
+			"${EFS_MOUNT_TARGET_IPS_MAXIO:-}" "${EFS_ONE_ZONE_MAXIO:-}"
 	fi
 	if [ -n "${HOSTPATH_DIR:-}" ]; then
 		printf '\n[[filesystems]]\nid = "hostpath"\nperformance_mode = "generalPurpose"\nbackend = "hostpath"\npath = "%s"\n' "$HOSTPATH_DIR"
@@ -79,7 +93,7 @@ serve_hostpath_data() {
 	mount -o rbind "$DATA/hostpath" "$HOSTPATH_DIR"
 }
 
-mkdir -p /etc/cloudstor "$DATA/state" /var/lib/cloudstor/mnt /run/docker/plugins
+mkdir -p /etc/cloudstor "$DATA/state" /var/lib/cloudstor/mnt /run/docker/plugins /data/published
 if [ -n "${HOSTPATH_DIR:-}" ]; then
 	serve_hostpath_data
 fi

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, error, info, warn};
 
 use super::Driver;
+use crate::plugin::config::Protocol;
 use crate::plugin::docker;
 use crate::plugin::error::Error;
 use crate::plugin::lease;
@@ -39,7 +40,9 @@ impl Driver {
         let mut purge = tokio::time::interval(TRASH_PURGE_INTERVAL);
         let reconcile = self.reconcile_when_docker_answers();
         tokio::pin!(reconcile);
-        let mut reconciled = false;
+        // Docker knows nothing of CSI publications (Swarm sends NodeUnpublish itself), so
+        // asking it which mounts have containers would release every published volume.
+        let mut reconciled = self.config.protocol == Protocol::Csi;
         let mut renewed_at = Instant::now();
         loop {
             tokio::select! {

@@ -28,7 +28,7 @@ use super::name::VolumeName;
 use super::options::{Access, VolumeOptions};
 use super::protocol::VolumeInfo;
 use super::refcount::MountRefs;
-use super::store::{FsRoot, Store, Volume, same_options};
+use super::store::{FsRoot, Store, Volume, VolumeMeta, same_options};
 use super::trash;
 
 /// Docker's mount IDs are 64 hex digits; anything far longer is not from Docker and would
@@ -94,11 +94,22 @@ impl Driver {
         raw_name: &str,
         opts: Option<&HashMap<String, String>>,
     ) -> Result<(), Error> {
-        let name = VolumeName::parse(raw_name)?;
         let requested = match opts {
             Some(opts) if !opts.is_empty() => Some(VolumeOptions::parse(opts)?),
             _ => None,
         };
+        self.create_with(raw_name, requested).await.map(drop)
+    }
+
+    /// Creates the volume with options already checked (CSI builds them from its request),
+    /// or accepts an existing one with the same options; returns its metadata.
+    #[tracing::instrument(skip_all, fields(volume = %raw_name))]
+    pub async fn create_with(
+        &self,
+        raw_name: &str,
+        requested: Option<VolumeOptions>,
+    ) -> Result<VolumeMeta, Error> {
+        let name = VolumeName::parse(raw_name)?;
         let perfmode = requested.as_ref().map(|o| o.perfmode).unwrap_or_default();
         let index = self.store.index_for(perfmode)?;
         let _lock = self.lock(&name).await;
@@ -124,7 +135,7 @@ impl Driver {
             }
         };
         info!(filesystem = %volume.meta.filesystem, options = %volume.meta.options.describe(), "volume ready");
-        Ok(())
+        Ok(volume.meta)
     }
 
     #[tracing::instrument(skip_all, fields(volume = %raw_name, mount_id = %id))]
@@ -247,6 +258,13 @@ impl Driver {
         let name = VolumeName::parse(raw_name)?;
         let what = format!("lookup of volume {name}");
         self.with_volume(&name, &what, |_, volume, _| Ok(volume.data_dir()))
+            .await
+    }
+
+    pub async fn meta(&self, raw_name: &str) -> Result<VolumeMeta, Error> {
+        let name = VolumeName::parse(raw_name)?;
+        let what = format!("lookup of volume {name}");
+        self.with_volume(&name, &what, |_, volume, _| Ok(volume.meta.clone()))
             .await
     }
 
@@ -497,15 +515,15 @@ fn check_mount_id(endpoint: &'static str, name: &VolumeName, id: &str) -> Result
 /// both mount. A refused Mount leaves no lease file behind.
 fn acquire_lease(volume: &Volume, node: &str) -> Result<(), Error> {
     lease::hold(&volume.dir, node)?;
-    if volume.meta.options.access == Access::SingleNode {
-        if let Some(other) = lease::other_holders(&volume.dir, node)?.into_iter().next() {
-            lease::release(&volume.dir, node)?;
-            lease::remove_released(&volume.dir, node)?;
-            return Err(Error::SingleNodeBusy {
-                volume: volume.meta.name.clone(),
-                node: other,
-            });
-        }
+    if volume.meta.options.access == Access::SingleNode
+        && let Some(other) = lease::other_holders(&volume.dir, node)?.into_iter().next()
+    {
+        lease::release(&volume.dir, node)?;
+        lease::remove_released(&volume.dir, node)?;
+        return Err(Error::SingleNodeBusy {
+            volume: volume.meta.name.clone(),
+            node: other,
+        });
     }
     Ok(())
 }

@@ -16,6 +16,10 @@ enum PluginCommand {
     /// Write DIR/config.json and DIR/rootfs for `docker plugin create cloudstor:aws DIR`.
     Package {
         dir: PathBuf,
+        /// Package the CSI plugin for Swarm cluster volumes (docs/csi.md) instead of the
+        /// VolumeDriver plugin.
+        #[arg(long)]
+        csi: bool,
         /// The statically linked plugin binary; default: cloudstor-plugin beside this program.
         #[arg(long)]
         binary: Option<PathBuf>,
@@ -28,6 +32,7 @@ enum PluginCommand {
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let PluginCommand::Package {
         dir,
+        csi,
         binary,
         busybox,
     } = args.command;
@@ -37,16 +42,18 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
             .context("cannot find this program's directory; pass --binary")?
             .with_file_name("cloudstor-plugin"),
     };
-    let packaged = bootstrap::package_managed_plugin(&dir, &binary, &busybox)?;
+    let (kind, name) = if csi {
+        (bootstrap::PackageKind::Csi, "cloudstor-csi:aws")
+    } else {
+        (bootstrap::PackageKind::VolumeDriver, "cloudstor:aws")
+    };
+    let packaged = bootstrap::package_managed_plugin(&dir, &binary, &busybox, kind)?;
     println!(
         "wrote {} and {}",
         packaged.config.display(),
         packaged.rootfs.display()
     );
-    println!(
-        "install:  docker plugin create cloudstor:aws {}",
-        dir.display()
-    );
+    println!("install:  docker plugin create {name} {}", dir.display());
     println!(
         "ship:     tar -C {} -czf cloudstor-plugin.tar.gz .",
         dir.display()
