@@ -36,7 +36,10 @@ dir=/tmp/csb$$
 mkdir -p "$dir"
 echo '{}' >"$dir/daemon.json"
 host=unix://$dir/docker.sock
-PATH=$cache/root/usr/bin:$cache/root/usr/sbin:$PATH "$cache/root/usr/sbin/dockerd" \
+# Its own network namespace: a second dockerd in the host's, with --bridge=none, deletes the
+# system engine's docker0. unshare without --fork execs in place, so $! is dockerd's PID.
+PATH=$cache/root/usr/bin:$cache/root/usr/sbin:$PATH unshare --net -- \
+  sh -c 'ip link set lo up && exec "$@"' sh "$cache/root/usr/sbin/dockerd" \
   --config-file "$dir/daemon.json" -H "$host" --data-root "$dir/data" --exec-root "$dir/exec" \
   --pidfile "$dir/docker.pid" --iptables=false --ip6tables=false --bridge=none >"$dir/dockerd.log" 2>&1 &
 dockerd_pid=$!
@@ -49,9 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 60); do dk info >/dev/null 2>&1 && break; sleep 1; done
-port=2477
-while (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
-dk swarm init --advertise-addr 127.0.0.1:$port --listen-addr 127.0.0.1:$port --data-path-port 4899 >/dev/null
+dk swarm init --advertise-addr 127.0.0.1 >/dev/null
 
 install() { # install NAME PACKAGE-FLAG...
   local name=$1; shift

@@ -5,7 +5,6 @@
 
 mod plugin_support;
 
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -62,7 +61,19 @@ impl PrivateEngine {
             std::env::var("PATH").unwrap()
         );
         let host = format!("unix://{}/docker.sock", dir.display());
-        let dockerd = Command::new(root.join("usr/sbin/dockerd"))
+        // In a network namespace of its own: a second dockerd in the host's, started with
+        // --bridge=none, deletes the system engine's docker0 and breaks its containers.
+        // `unshare` without --fork execs in place, so the child's PID is dockerd's.
+        let dockerd = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$@\"",
+                "sh",
+            ])
+            .arg(root.join("usr/sbin/dockerd"))
             .arg("--config-file")
             .arg(dir.join("daemon.json"))
             .args(["-H", &host, "--data-root"])
@@ -86,25 +97,9 @@ impl PrivateEngine {
         engine
     }
 
-    /// The system engine may hold Swarm's default ports: take free ones.
+    /// Swarm's default ports are free: the engine has a network namespace of its own.
     fn init_swarm(&self) {
-        let port = (2400..2600)
-            .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
-            .expect("a free TCP port for Swarm");
-        let data_port = (4800..5000)
-            .find(|port| UdpSocket::bind(("127.0.0.1", *port)).is_ok())
-            .expect("a free UDP port for Swarm's data path");
-        let addr = format!("127.0.0.1:{port}");
-        self.ok(&[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &addr,
-            "--listen-addr",
-            &addr,
-            "--data-path-port",
-            &data_port.to_string(),
-        ]);
+        self.ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
     }
 
     fn docker(&self, args: &[&str]) -> Output {
