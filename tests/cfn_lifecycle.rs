@@ -6,39 +6,16 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use aws_sdk_efs::types::Tag;
 use cloudstor::cfn::changes::ChangeKind;
 use cloudstor::cfn::{
-    CfnError, DeployOutcome, KeptOutside, Stacks, TemplateOptions, check_protection,
-    render_change_set,
+    CfnError, DeployOutcome, KeptOutside, TemplateOptions, check_protection, render_change_set,
 };
 use cloudstor::spec::Spec;
-use common::{Moto, Network};
+use common::{CfnHarness as Harness, Network, cfn_harness as harness};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-struct Harness {
-    _moto: Moto,
-    config: aws_config::SdkConfig,
-    network: Network,
-    stacks: Stacks,
-}
-
-async fn harness() -> Harness {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let network = common::network(&config).await;
-    let stacks = Stacks::from_sdk_config(&config)
-        .with_polling(Duration::from_millis(50), Duration::from_secs(60));
-    Harness {
-        _moto: moto,
-        config,
-        network,
-        stacks,
-    }
-}
 
 fn spec(text: &str) -> Spec {
     Spec::parse(Path::new("cloudstor.toml"), text).unwrap_or_else(|e| panic!("{e}"))

@@ -8,14 +8,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_efs::types::FileSystemDescription;
 use cloudstor::cfn::changes::ChangeKind;
-use cloudstor::cfn::{CfnError, PreparedChangeSet, Stacks, TemplateOptions, render_change_set};
+use cloudstor::cfn::{CfnError, PreparedChangeSet, TemplateOptions, render_change_set};
 use cloudstor::spec::Spec;
-use common::{Moto, Network};
+use common::{CfnHarness as Harness, Moto, cfn_harness as harness};
 
 const FILESYSTEMS: &str = r#"[filesystems.shared]
 throughput_mode = "elastic"
@@ -30,27 +29,6 @@ throughput_mode = "bursting"
 backup = false
 protect = false
 "#;
-
-struct Harness {
-    _moto: Moto,
-    config: aws_config::SdkConfig,
-    network: Network,
-    stacks: Stacks,
-}
-
-async fn harness() -> Harness {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let network = common::network(&config).await;
-    let stacks = Stacks::from_sdk_config(&config)
-        .with_polling(Duration::from_millis(50), Duration::from_secs(60));
-    Harness {
-        _moto: moto,
-        config,
-        network,
-        stacks,
-    }
-}
 
 fn spec(text: &str) -> Spec {
     Spec::parse(Path::new("cloudstor.toml"), text).unwrap_or_else(|e| panic!("{e}"))

@@ -292,3 +292,25 @@ pub fn expect_code(output: &Output, code: i32) {
         stderr(output)
     );
 }
+
+/// A moto server, its network and the CloudFormation engine over it, polling quickly.
+pub struct CfnHarness {
+    _moto: Moto,
+    pub config: SdkConfig,
+    pub network: Network,
+    pub stacks: cloudstor::cfn::Stacks,
+}
+
+pub async fn cfn_harness() -> CfnHarness {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let network = network(&config).await;
+    let stacks = cloudstor::cfn::Stacks::from_sdk_config(&config)
+        .with_polling(Duration::from_millis(50), Duration::from_secs(60));
+    CfnHarness {
+        _moto: moto,
+        config,
+        network,
+        stacks,
+    }
+}
