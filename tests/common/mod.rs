@@ -17,13 +17,27 @@ pub struct Moto {
     pub endpoint: String,
 }
 
-impl Moto {
-    /// Starts `moto_server`; fails the test (never skips) when it cannot.
-    pub fn start() -> Moto {
+/// A free port no other server of this test process was given: the kernel can hand the same
+/// free port to two tests running at once, and then two tests share one moto server, which
+/// dies with the first of them.
+fn unused_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        if GIVEN.lock().expect("ports given").insert(port) {
+            return port;
+        }
+    }
+}
+
+impl Moto {
+    /// Starts `moto_server`; fails the test (never skips) when it cannot.
+    pub fn start() -> Moto {
+        let port = unused_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
