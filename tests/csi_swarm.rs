@@ -129,14 +129,7 @@ impl PrivateEngine {
 
     /// An image with the static busybox, built here: the engine has no registry access.
     fn busybox_image(&self) -> &'static str {
-        let context = tempfile::tempdir().unwrap();
-        std::fs::copy("/bin/busybox", context.path().join("busybox"))
-            .expect("/bin/busybox from Debian's busybox-static (scripts/test.sh installs it)");
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
+        let context = plugin_support::busybox_image_context();
         let tag = "csi-busybox:latest";
         self.ok(&["build", "-q", "-t", tag, &context.path().to_string_lossy()]);
         tag

@@ -280,14 +280,7 @@ pub fn docker_fails(args: &[&str]) -> String {
 pub fn busybox_image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let context = tempfile::tempdir().unwrap();
-        std::fs::copy("/bin/busybox", context.path().join("busybox"))
-            .expect("/bin/busybox from Debian's busybox-static (scripts/test.sh installs it)");
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
+        let context = busybox_image_context();
         let tag = "cloudstor-test-busybox:latest";
         docker_ok(&["build", "-q", "-t", tag, &context.path().to_string_lossy()]);
         tag.to_string()
@@ -365,4 +358,18 @@ pub fn static_plugin_binary() -> &'static Path {
         assert!(status.success(), "static build of cloudstor-plugin");
         target_dir.join("x86_64-unknown-linux-gnu/debug/cloudstor-plugin")
     })
+}
+
+/// A build context for an image `FROM scratch` with Debian's static busybox: no engine here
+/// can pull one.
+pub fn busybox_image_context() -> TempDir {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", context.path().join("busybox"))
+        .expect("/bin/busybox from Debian's busybox-static (scripts/test.sh installs it)");
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    context
 }
