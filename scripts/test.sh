@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server, curl, xz-utils)"
+echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server, curl, xz-utils, debootstrap)"
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 need_apt=()
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
@@ -13,8 +13,9 @@ dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 for package in user-mode-linux nfs-kernel-server kmod; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
-# tests/csi_swarm.rs fetches Debian sid's Docker 28 (cluster volumes) with curl and xz.
-for package in curl xz-utils; do
+# tests/csi_swarm.rs fetches Debian sid's Docker 28 (cluster volumes) with curl and xz;
+# tests/bootstrap_debian.rs builds a minimal Debian root file system with debootstrap.
+for package in curl xz-utils debootstrap; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -15,7 +15,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-use crate::bootstrap::{NodeFileSystem, render_script};
+use crate::bootstrap::{node_filesystems, render_script};
 use crate::cloud::{Cloud, CloudError, NodeLaunchData};
 use crate::model::{Address, AppliedRecord, Resource, Rule};
 use crate::plan::{Action, Plan};
@@ -243,18 +243,13 @@ impl Run {
             })
     }
 
-    /// The node bootstrap with the ids the file systems have now (they may be new this apply).
-    fn node_script(&self) -> Result<String, CloudError> {
+    /// The node bootstrap with the file systems and mount targets as they are now (some may be
+    /// new this apply): read back from AWS, as the next plan will read them, so that plan
+    /// renders the same script and shows no change.
+    async fn node_script(&self) -> Result<String, CloudError> {
         let region = self.cloud.region().unwrap_or_default();
-        let filesystems = self
-            .spec
-            .filesystems
-            .iter()
-            .map(|(name, fs)| {
-                let id = self.id(&Address::FileSystem(name.clone()))?;
-                Ok(NodeFileSystem::efs(name, &id, &region, fs.performance_mode))
-            })
-            .collect::<Result<Vec<_>, CloudError>>()?;
+        let observed = self.cloud.refresh(&self.spec).await?;
+        let filesystems = node_filesystems(&self.spec, &observed, &region)?;
         Ok(render_script(&self.spec, &filesystems)?)
     }
 
@@ -295,7 +290,7 @@ async fn execute(run: &Run, step: &Step) -> Result<Option<String>, CloudError> {
                         .await?
                 }
                 Resource::LaunchTemplate(lt) => {
-                    let script = run.node_script()?;
+                    let script = run.node_script().await?;
                     cloud
                         .create_launch_template(&run.stack, &lt.name, &run.node_launch(&script))
                         .await?
@@ -369,7 +364,7 @@ async fn update(
             Ok(())
         }
         (Resource::LaunchTemplate(_), Resource::LaunchTemplate(_)) => {
-            let script = run.node_script()?;
+            let script = run.node_script().await?;
             let version = cloud
                 .update_launch_template(&id, &run.node_launch(&script))
                 .await?;
@@ -493,8 +488,9 @@ fn must_precede(a: &Step, b: &Step) -> bool {
             same_fs && a_is_filesystem
         }
         (Op::Create(_), Op::Update { .. }, Address::MountTarget { .. }) => a_is_group,
+        // The node script carries the file systems' ids and their mount targets' addresses.
         (Op::Create(_), Op::Create(_) | Op::Update { .. }, Address::LaunchTemplate) => {
-            a_is_filesystem
+            a_is_filesystem || a_is_target
         }
         (Op::Delete(_), Op::Delete(_), Address::FileSystem(_)) => a_is_target && same_fs,
         (Op::Delete(_) | Op::Update { .. }, Op::Delete(_), Address::SecurityGroup) => a_is_target,

@@ -195,6 +195,10 @@ pub struct MountTarget {
     /// `None` until the stack's security group exists; then that group alone.
     pub security_groups: Option<BTreeSet<String>>,
     pub availability_zone: Option<String>,
+    /// The address AWS gave it: known once it exists. Nodes are told it (see
+    /// [`crate::bootstrap`]); it is not an attribute anyone sets, so plan never diffs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
 }
 
 /// The node bootstrap, delivered as a launch template's user data. Launch templates cannot be
@@ -451,6 +455,7 @@ impl Desired {
                     subnet_id: subnet.clone(),
                     security_groups: None,
                     availability_zone: subnet_zones.get(subnet).cloned(),
+                    ip_address: None,
                 };
                 resources.insert(address, Resource::MountTarget(target));
             }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{
-    ID_KNOWN_AFTER_APPLY, launch_template_user_data, planned_node_filesystems, render_script,
+    all_known, launch_template_user_data, planned_node_filesystems, render_script,
 };
 use crate::cloud::{Observed, OwnershipError, OwnershipProblem};
 use crate::model::{
@@ -427,7 +427,7 @@ fn desired_launch_template(
     let filesystems = planned_node_filesystems(spec, observed, &region);
     let script = render_script(spec, &filesystems)?;
     launch_template_user_data(&script)?;
-    let known = filesystems.iter().all(|fs| fs.id != ID_KNOWN_AFTER_APPLY);
+    let known = all_known(&filesystems);
     Ok(Some(Resource::LaunchTemplate(LaunchTemplate {
         id: None,
         name: nodes.launch_template_name.clone(),
@@ -845,6 +845,7 @@ mod tests {
             subnet_id: "subnet-a".into(),
             security_groups: Some(BTreeSet::from(["sg-1".to_owned()])),
             availability_zone: Some("us-east-1a".into()),
+            ip_address: Some("10.0.1.5".into()),
         };
         let at = Address::MountTarget {
             filesystem: "old".into(),

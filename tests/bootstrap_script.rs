@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cloudstor::bootstrap::{
-    NodeFileSystem, USER_DATA_LIMIT_BYTES, decode_launch_template_user_data,
+    NodeFileSystem, USER_DATA_LIMIT_BYTES, ZonedMountTarget, decode_launch_template_user_data,
     launch_template_user_data, render_cloudformation_script, render_script,
 };
 use cloudstor::plugin::PluginConfig;
@@ -114,18 +114,23 @@ fn shellcheck_passes_on_every_rendered_script() {
 fn the_cloudformation_form_after_fn_sub_is_the_script_rendered_with_ids() {
     let sha = sha256_hex(PLUGIN_BYTES);
     let spec = spec_with(&nodes("auto", "systemd", PLUGIN_URL, &sha));
-    let user_data = render_cloudformation_script(&spec).unwrap();
+    let zoned = ZonedMountTarget {
+        filesystem: "shared".into(),
+        subnet: "subnet-a".into(),
+        zone: "eu-west-1a".into(),
+    };
+    let user_data = render_cloudformation_script(&spec, &[zoned]).unwrap();
     let substituted = user_data
         .body
+        .replace("${MountTargetIpSharedSubnetA}", "10.0.1.5")
         .replace("${FsIdShared}", "fs-0shared")
         .replace("${FsIdFast}", "fs-0fast")
         .replace("${AWS::Region}", "eu-west-1")
         .replace("${AWS::URLSuffix}", "amazonaws.com")
         .replace("${!", "${");
-    assert_eq!(
-        substituted,
-        render_script(&spec, &filesystems("fs-0shared")).unwrap()
-    );
+    let mut filesystems = filesystems("fs-0shared");
+    filesystems[1].mount_target_ips = [("eu-west-1a".to_owned(), "10.0.1.5".to_owned())].into();
+    assert_eq!(substituted, render_script(&spec, &filesystems).unwrap());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use cloudstor::cfn::{
     CfnError, DeployOutcome, KeptOutside, TemplateOptions, check_protection, render_change_set,
 };
 use cloudstor::spec::Spec;
-use common::{CfnHarness as Harness, Network, cfn_harness as harness};
+use common::{CfnHarness as Harness, Network, cfn_harness as harness, mount_target_addresses};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -180,6 +180,17 @@ async fn a_new_launch_template_version_becomes_the_default_after_the_update() {
     assert!(
         user_data.contains("https://example.com/v2"),
         "$Default launches nodes with the new script"
+    );
+    let addresses = mount_target_addresses(&h.config).await;
+    assert_eq!(addresses.len(), 2, "{addresses:?}");
+    let table = addresses
+        .iter()
+        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        user_data.contains(&format!("mount_target_ips = {{ {table} }}")),
+        "nodes learn each mount target's address by zone: {table}\n{user_data}"
     );
 }
 

@@ -20,7 +20,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use cloudstor::apply::{ApplyError, ApplyOptions, Progress};
 use cloudstor::cloud::Cloud;
 use cloudstor::spec::Spec;
-use common::{Moto, network, write_spec};
+use common::{Moto, filesystems_and_mount_targets, network, write_spec};
 
 /// Fails calls of one operation, either before they reach AWS or after AWS carried them out
 /// (the response is lost, as when a process dies mid-call).
@@ -95,26 +95,12 @@ async fn apply(cloud: &Cloud, spec: &Spec) -> Result<cloudstor::apply::ApplyRepo
 /// Everything the stack should hold, counted through the API: file systems per creation token
 /// and mount targets per file system.
 async fn census(moto: &Moto) -> Vec<(String, usize)> {
-    let efs = aws_sdk_efs::Client::new(&moto.sdk_config().await);
-    let mut found = Vec::new();
-    for fs in efs
-        .describe_file_systems()
-        .send()
+    let config = moto.sdk_config().await;
+    let mut found: Vec<(String, usize)> = filesystems_and_mount_targets(&config)
         .await
-        .unwrap()
-        .file_systems()
-    {
-        let targets = efs
-            .describe_mount_targets()
-            .file_system_id(fs.file_system_id())
-            .send()
-            .await
-            .unwrap();
-        found.push((
-            fs.creation_token().to_owned(),
-            targets.mount_targets().len(),
-        ));
-    }
+        .into_iter()
+        .map(|(fs, targets)| (fs.creation_token().to_owned(), targets.len()))
+        .collect();
     found.sort();
     found
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use base64::Engine;
-use common::{Moto, Network, expect_code, network, stderr, stdout, write_spec};
+use common::{
+    Moto, Network, expect_code, mount_target_addresses, network, stderr, stdout, write_spec,
+};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -96,6 +98,17 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
     assert!(
         user_data.contains("fs-"),
         "the file system id is in the script"
+    );
+    let targets = mount_target_addresses(&config).await;
+    assert_eq!(targets.len(), 2, "one mount target per subnet: {targets:?}");
+    let table = targets
+        .iter()
+        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        user_data.contains(&format!("mount_target_ips = {{ {table} }}")),
+        "each mount target's address by zone, as EFS reports them: {table}\n{user_data}"
     );
     let data = default_data(&ec2).await;
     assert_eq!(

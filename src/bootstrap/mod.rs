@@ -12,8 +12,9 @@ mod user_data;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::cfn::pascal_case;
 use crate::cloud::Observed;
-use crate::model::{Address, Resource};
+use crate::model::{Address, Desired, MountTarget, Resource};
 use crate::spec::{InstallMode, NodesSpec, OsFamily, PerformanceMode, Spec};
 use template::{Template, TemplateError, template};
 
@@ -39,6 +40,9 @@ pub struct NodeFileSystem {
     pub id: String,
     pub dns_name: String,
     pub performance_mode: PerformanceMode,
+    /// Availability Zone → IP address of the file system's mount target there: the plugin
+    /// mounts its zone's address when the DNS name does not resolve.
+    pub mount_target_ips: BTreeMap<String, String>,
 }
 
 impl NodeFileSystem {
@@ -49,7 +53,14 @@ impl NodeFileSystem {
             id: id.to_owned(),
             dns_name: format!("{id}.efs.{region}.amazonaws.com"),
             performance_mode,
+            mount_target_ips: BTreeMap::new(),
         }
+    }
+
+    /// The same file system with its mount targets' addresses by zone.
+    pub fn with_mount_target_ips(mut self, ips: BTreeMap<String, String>) -> Self {
+        self.mount_target_ips = ips;
+        self
     }
 }
 
@@ -60,6 +71,10 @@ pub enum BootstrapError {
     NoNodesSection,
     #[error("file system {name} does not exist yet; run `cloudstor apply` first")]
     NotCreated { name: String },
+    #[error(
+        "the mount target of file system {filesystem} in {subnet} does not exist yet; run `cloudstor apply` first"
+    )]
+    MountTargetNotCreated { filesystem: String, subnet: String },
     #[error(
         "file systems {first} and {second} are both {}; the plugin picks a file system by performance mode, so keep one of each",
         mode.as_str()
@@ -109,41 +124,107 @@ pub fn render_script(
 /// (`fs-` and 17 hex digits), so a script rendered with it is as long as the real one.
 pub const ID_KNOWN_AFTER_APPLY: &str = "fs-known-after-apply";
 
-/// The stack's file systems as refresh found them; an error names one not created yet.
+/// Stands in for the address of a mount target apply has not created yet: the longest IPv4
+/// address, so a script rendered with it is at least as long as the real one.
+pub const IP_KNOWN_AFTER_APPLY: &str = "255.255.255.255";
+
+/// The stack's file systems and mount targets as refresh found them; an error names one not
+/// created yet.
 pub fn node_filesystems(
     spec: &Spec,
     observed: &Observed,
     region: &str,
 ) -> Result<Vec<NodeFileSystem>, BootstrapError> {
+    let desired = Desired::from_spec(spec, &observed.subnet_zones);
     spec.filesystems
         .iter()
         .map(|(name, fs_spec)| {
             let id = observed_id(observed, name)
                 .ok_or_else(|| BootstrapError::NotCreated { name: name.clone() })?;
-            Ok(NodeFileSystem::efs(
-                name,
-                id,
-                region,
-                fs_spec.performance_mode,
-            ))
+            let mut ips = BTreeMap::new();
+            for target in desired_mount_targets(&desired, name) {
+                let (zone, ip) = observed_address(observed, target).ok_or_else(|| {
+                    BootstrapError::MountTargetNotCreated {
+                        filesystem: name.clone(),
+                        subnet: target.subnet_id.clone(),
+                    }
+                })?;
+                ips.insert(zone, ip);
+            }
+            Ok(
+                NodeFileSystem::efs(name, id, region, fs_spec.performance_mode)
+                    .with_mount_target_ips(ips),
+            )
         })
         .collect()
 }
 
-/// For plan: like [`node_filesystems`], with [`ID_KNOWN_AFTER_APPLY`] for file systems that
-/// do not exist yet, so the user data can be diffed and size-checked before apply.
+/// For plan: like [`node_filesystems`], with [`ID_KNOWN_AFTER_APPLY`] and
+/// [`IP_KNOWN_AFTER_APPLY`] for what does not exist yet, so the user data can be diffed and
+/// size-checked before apply.
 pub fn planned_node_filesystems(
     spec: &Spec,
     observed: &Observed,
     region: &str,
 ) -> Vec<NodeFileSystem> {
+    let desired = Desired::from_spec(spec, &observed.subnet_zones);
     spec.filesystems
         .iter()
         .map(|(name, fs_spec)| {
             let id = observed_id(observed, name).unwrap_or(ID_KNOWN_AFTER_APPLY);
+            let ips = desired_mount_targets(&desired, name)
+                .map(|target| {
+                    observed_address(observed, target).unwrap_or_else(|| {
+                        let zone = target.availability_zone.as_ref();
+                        let zone = zone.unwrap_or(&target.subnet_id).clone();
+                        (zone, IP_KNOWN_AFTER_APPLY.to_owned())
+                    })
+                })
+                .collect();
             NodeFileSystem::efs(name, id, region, fs_spec.performance_mode)
+                .with_mount_target_ips(ips)
         })
         .collect()
+}
+
+/// Whether every id and address in `filesystems` is real, not a stand-in.
+pub fn all_known(filesystems: &[NodeFileSystem]) -> bool {
+    filesystems.iter().all(|fs| {
+        fs.id != ID_KNOWN_AFTER_APPLY
+            && !fs
+                .mount_target_ips
+                .values()
+                .any(|ip| ip == IP_KNOWN_AFTER_APPLY)
+    })
+}
+
+fn desired_mount_targets<'a>(
+    desired: &'a Desired,
+    filesystem: &'a str,
+) -> impl Iterator<Item = &'a MountTarget> {
+    desired
+        .resources
+        .values()
+        .filter_map(move |resource| match resource {
+            Resource::MountTarget(target) if target.filesystem == filesystem => Some(target),
+            _ => None,
+        })
+}
+
+/// Zone and IP address of the mount target refresh found where `target` is wanted.
+fn observed_address(observed: &Observed, target: &MountTarget) -> Option<(String, String)> {
+    let address = Address::MountTarget {
+        filesystem: target.filesystem.clone(),
+        subnet: target.subnet_id.clone(),
+    };
+    match observed.resources.get(&address)? {
+        Resource::MountTarget(MountTarget {
+            availability_zone: Some(zone),
+            ip_address: Some(ip),
+            ..
+        }) => Some((zone.clone(), ip.clone())),
+        _ => None,
+    }
 }
 
 fn observed_id<'a>(observed: &'a Observed, name: &str) -> Option<&'a str> {
@@ -156,19 +237,37 @@ fn observed_id<'a>(observed: &'a Observed, name: &str) -> Option<&'a str> {
     }
 }
 
-/// The node script as the body of a CloudFormation `Fn::Sub`: file system ids are the
-/// variables in `variables`, every other `${` of the script is escaped as `${!`.
+/// The node script as the body of a CloudFormation `Fn::Sub`: file system ids and mount
+/// target addresses are the variables in `variables`, every other `${` of the script is
+/// escaped as `${!`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudFormationUserData {
     pub body: String,
-    /// `Fn::Sub` variable (`FsIdShared`) → spec file system name (`shared`); bind each to
-    /// `{"Ref": <that file system's logical id>}`.
-    pub variables: BTreeMap<String, String>,
+    /// `Fn::Sub` variable (`FsIdShared`) → what the template binds it to.
+    pub variables: BTreeMap<String, SubVariable>,
+}
+
+/// What a variable of [`CloudFormationUserData`] stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubVariable {
+    /// The id (`Ref`) of the spec's file system of this name.
+    FileSystemId(String),
+    /// The `IpAddress` of the mount target of `filesystem` in `subnet`.
+    MountTargetIp { filesystem: String, subnet: String },
+}
+
+/// A mount target whose Availability Zone the template knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZonedMountTarget {
+    pub filesystem: String,
+    pub subnet: String,
+    pub zone: String,
 }
 
 impl CloudFormationUserData {
     /// The script as `Fn::Sub` writes it out, with the longest values its variables can take:
-    /// what EC2's user-data limit applies to.
+    /// what EC2's user-data limit applies to. (The id stand-in is longer than any IPv4
+    /// address, so it serves for both kinds of variable.)
     pub fn longest_substitution(&self) -> String {
         let mut script = self.body.replace("${!", "\u{0}");
         for variable in self.variables.keys() {
@@ -195,22 +294,35 @@ const LONGEST_URL_SUFFIX: &str = "amazonaws.com.cn";
 const CLOUDFORMATION_PSEUDO_PARAMETERS: [&str; 2] = ["AWS::Region", "AWS::URLSuffix"];
 
 /// The node script for a CloudFormation launch template, before the file systems exist.
-pub fn render_cloudformation_script(spec: &Spec) -> Result<CloudFormationUserData, BootstrapError> {
-    let variables: BTreeMap<String, String> = spec
-        .filesystems
-        .keys()
-        .map(|name| (cloudformation_variable(name), name.clone()))
-        .collect();
+/// `mount_targets` are those whose zone is known; their addresses join the plugin config.
+pub fn render_cloudformation_script(
+    spec: &Spec,
+    mount_targets: &[ZonedMountTarget],
+) -> Result<CloudFormationUserData, BootstrapError> {
+    let mut variables = BTreeMap::new();
     let filesystems: Vec<NodeFileSystem> = spec
         .filesystems
         .iter()
         .map(|(name, fs_spec)| {
-            let id = format!("${{{}}}", cloudformation_variable(name));
+            let id_variable = cloudformation_variable(name);
+            variables.insert(id_variable.clone(), SubVariable::FileSystemId(name.clone()));
+            let mut ips = BTreeMap::new();
+            for target in mount_targets.iter().filter(|t| &t.filesystem == name) {
+                let variable = mount_target_ip_variable(name, &target.subnet);
+                ips.insert(target.zone.clone(), format!("${{{variable}}}"));
+                let ip = SubVariable::MountTargetIp {
+                    filesystem: name.clone(),
+                    subnet: target.subnet.clone(),
+                };
+                variables.insert(variable, ip);
+            }
+            let id = format!("${{{id_variable}}}");
             NodeFileSystem {
                 name: name.clone(),
                 dns_name: format!("{id}.efs.${{AWS::Region}}.${{AWS::URLSuffix}}"),
                 id,
                 performance_mode: fs_spec.performance_mode,
+                mount_target_ips: ips,
             }
         })
         .collect();
@@ -226,14 +338,18 @@ pub fn render_cloudformation_script(spec: &Spec) -> Result<CloudFormationUserDat
     })
 }
 
+/// `shared`, `subnet-0a1` → `MountTargetIpSharedSubnet0a1`.
+fn mount_target_ip_variable(filesystem: &str, subnet: &str) -> String {
+    format!(
+        "MountTargetIp{}{}",
+        pascal_case(filesystem),
+        pascal_case(subnet)
+    )
+}
+
 /// `shared` → `FsIdShared`, `fast-io` → `FsIdFastIo`: `Fn::Sub` variables are alphanumeric.
 pub fn cloudformation_variable(filesystem: &str) -> String {
-    let camel: String = filesystem
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| word[..1].to_ascii_uppercase() + &word[1..])
-        .collect();
-    format!("FsId{camel}")
+    format!("FsId{}", pascal_case(filesystem))
 }
 
 /// Escapes each `${` that is not one of `known` variables as `${!`, which `Fn::Sub` writes
@@ -262,6 +378,7 @@ fn plugin_config(stack: &str, filesystems: &[NodeFileSystem]) -> Result<String, 
                 ("ID", &fs.id),
                 ("PERFORMANCE_MODE", fs.performance_mode.as_str()),
                 ("DNS_NAME", &fs.dns_name),
+                ("MOUNT_TARGET_IPS", &toml_mount_target_ips(fs)),
             ])
         })
         .collect::<Result<String, _>>()?;
@@ -277,10 +394,32 @@ fn managed_plugin_settings(filesystems: &[NodeFileSystem]) -> String {
                 PerformanceMode::GeneralPurpose => "GENERAL_PURPOSE",
                 PerformanceMode::MaxIo => "MAXIO",
             };
-            format!("EFS_ID_{mode}={} EFS_DNS_{mode}={}", fs.id, fs.dns_name)
+            let mut settings = format!("EFS_ID_{mode}={} EFS_DNS_{mode}={}", fs.id, fs.dns_name);
+            if !fs.mount_target_ips.is_empty() {
+                let pairs: Vec<String> = fs
+                    .mount_target_ips
+                    .iter()
+                    .map(|(zone, ip)| format!("{zone}={ip}"))
+                    .collect();
+                settings += &format!(" EFS_MOUNT_TARGET_IPS_{mode}={}", pairs.join(","));
+            }
+            settings
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `mount_target_ips = { "us-east-1a" = "10.0.1.5" }` and a newline, or nothing.
+fn toml_mount_target_ips(fs: &NodeFileSystem) -> String {
+    if fs.mount_target_ips.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = fs
+        .mount_target_ips
+        .iter()
+        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
+        .collect();
+    format!("mount_target_ips = {{ {} }}\n", pairs.join(", "))
 }
 
 fn extra_user_data(nodes: &NodesSpec) -> String {
@@ -309,6 +448,10 @@ fn check_filesystems(filesystems: &[NodeFileSystem]) -> Result<(), BootstrapErro
         check_inert("file system name", &fs.name)?;
         check_inert("file system id", &fs.id)?;
         check_inert("file system DNS name", &fs.dns_name)?;
+        for (zone, ip) in &fs.mount_target_ips {
+            check_inert("Availability Zone", zone)?;
+            check_inert("mount target IP address", ip)?;
+        }
         if let Some(first) = by_mode.insert(fs.performance_mode.as_str(), &fs.name) {
             return Err(BootstrapError::SamePerformanceMode {
                 mode: fs.performance_mode,

@@ -77,6 +77,40 @@ fn managed_mode_sets_the_plugin_env_instead_of_a_unit() {
 }
 
 #[test]
+fn mount_target_addresses_reach_both_install_modes() {
+    let ips = BTreeMap::from([
+        ("eu-west-1a".to_owned(), "10.0.1.5".to_owned()),
+        ("eu-west-1b".to_owned(), "10.0.2.7".to_owned()),
+    ]);
+    let with_ips: Vec<NodeFileSystem> = filesystems()
+        .into_iter()
+        .map(|fs| fs.with_mount_target_ips(ips.clone()))
+        .collect();
+    let systemd = render_script(&spec(&nodes("")), &with_ips).unwrap();
+    let table = r#"mount_target_ips = { "eu-west-1a" = "10.0.1.5", "eu-west-1b" = "10.0.2.7" }"#;
+    assert_eq!(systemd.matches(table).count(), 2, "{systemd}");
+    let managed = render_script(&spec(&nodes("install_mode = \"managed\"\n")), &with_ips).unwrap();
+    assert!(managed.contains(
+        "EFS_DNS_MAXIO=fs-0fast.efs.eu-west-1.amazonaws.com \
+         EFS_MOUNT_TARGET_IPS_MAXIO=eu-west-1a=10.0.1.5,eu-west-1b=10.0.2.7 EFS_ID_GENERAL_PURPOSE"
+    ));
+    assert!(
+        managed.contains(
+            "EFS_MOUNT_TARGET_IPS_GENERAL_PURPOSE=eu-west-1a=10.0.1.5,eu-west-1b=10.0.2.7'"
+        )
+    );
+    let mut unsafe_zone = with_ips;
+    unsafe_zone[0].mount_target_ips = BTreeMap::from([("a\"; rm -rf /".into(), "10.0.0.1".into())]);
+    assert!(matches!(
+        render_script(&spec(&nodes("")), &unsafe_zone),
+        Err(BootstrapError::UnsafeValue {
+            what: "Availability Zone",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn extra_user_data_comes_last() {
     let spec = spec(&nodes("extra_user_data = \"echo hello from extra\"\n"));
     let script = render_script(&spec, &filesystems()).unwrap();
@@ -116,13 +150,36 @@ fn an_id_that_could_break_out_of_quotes_is_refused() {
 
 #[test]
 fn cloudformation_form_keeps_fs_variables_and_escapes_the_shell() {
-    let user_data = render_cloudformation_script(&spec(&nodes(""))).unwrap();
+    let zoned = ZonedMountTarget {
+        filesystem: "shared".into(),
+        subnet: "subnet-a".into(),
+        zone: "eu-west-1a".into(),
+    };
+    let user_data = render_cloudformation_script(&spec(&nodes("")), &[zoned]).unwrap();
+    let ip = SubVariable::MountTargetIp {
+        filesystem: "shared".into(),
+        subnet: "subnet-a".into(),
+    };
     assert_eq!(
         user_data.variables,
         BTreeMap::from([
-            ("FsIdFastIo".to_owned(), "fast-io".to_owned()),
-            ("FsIdShared".to_owned(), "shared".to_owned()),
+            (
+                "FsIdFastIo".to_owned(),
+                SubVariable::FileSystemId("fast-io".into())
+            ),
+            (
+                "FsIdShared".to_owned(),
+                SubVariable::FileSystemId("shared".into())
+            ),
+            ("MountTargetIpSharedSubnetA".to_owned(), ip),
         ])
+    );
+    assert!(
+        user_data
+            .body
+            .contains(r#"mount_target_ips = { "eu-west-1a" = "${MountTargetIpSharedSubnetA}" }"#),
+        "{}",
+        user_data.body
     );
     let body = &user_data.body;
     assert!(body.contains("id = \"${FsIdShared}\""));
@@ -135,7 +192,11 @@ fn cloudformation_form_keeps_fs_variables_and_escapes_the_shell() {
         .split("${")
         .skip(1)
         .filter(|piece| !piece.starts_with('!'))
-        .filter(|piece| !(piece.starts_with("FsId") || piece.starts_with("AWS::")))
+        .filter(|piece| {
+            !["FsId", "AWS::", "MountTargetIp"]
+                .iter()
+                .any(|v| piece.starts_with(v))
+        })
         .count();
     assert_eq!(unescaped_shell, 0);
 }
@@ -173,12 +234,46 @@ fn node_filesystems_come_from_refresh_or_say_apply_first() {
             .resources
             .insert(Address::FileSystem(name.into()), Resource::FileSystem(fs));
     }
+    let err = node_filesystems(&spec, &observed, "eu-west-1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the mount target of file system fast-io in subnet-a does not exist yet; run `cloudstor apply` first"
+    );
+    let planned = planned_node_filesystems(&spec, &observed, "eu-west-1");
+    assert_eq!(
+        planned[0].mount_target_ips,
+        BTreeMap::from([("subnet-a".to_owned(), IP_KNOWN_AFTER_APPLY.to_owned())]),
+        "a target to be created stands in with the longest address"
+    );
+    assert!(!all_known(&planned));
+    for (name, ip) in [("shared", "10.0.1.5"), ("fast-io", "10.0.1.6")] {
+        let target = MountTarget {
+            id: Some(format!("fsmt-{name}")),
+            filesystem: name.into(),
+            filesystem_id: None,
+            subnet_id: "subnet-a".into(),
+            security_groups: None,
+            availability_zone: Some("eu-west-1a".into()),
+            ip_address: Some(ip.into()),
+        };
+        let address = Address::MountTarget {
+            filesystem: name.into(),
+            subnet: "subnet-a".into(),
+        };
+        observed
+            .resources
+            .insert(address, Resource::MountTarget(target));
+    }
+    let expected: Vec<NodeFileSystem> = filesystems()
+        .into_iter()
+        .zip(["10.0.1.6", "10.0.1.5"])
+        .map(|(fs, ip)| fs.with_mount_target_ips([("eu-west-1a".into(), ip.into())].into()))
+        .collect();
     assert_eq!(
         node_filesystems(&spec, &observed, "eu-west-1").unwrap(),
-        filesystems()
+        expected
     );
-    assert_eq!(
-        planned_node_filesystems(&spec, &observed, "eu-west-1"),
-        filesystems()
-    );
+    let planned = planned_node_filesystems(&spec, &observed, "eu-west-1");
+    assert_eq!(planned, expected);
+    assert!(all_known(&planned));
 }

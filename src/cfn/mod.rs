@@ -16,7 +16,7 @@ pub use stack::{
     DeleteOutcome, DeployOutcome, KeptFileSystem, KeptOutside, LaunchTemplateVersion,
     PreparedChangeSet, StackEvent, Stacks,
 };
-pub use template::{TemplateOptions, build, to_yaml};
+pub use template::{TemplateOptions, build, pascal_case, to_yaml};
 
 use std::collections::BTreeSet;
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 
 use super::TemplateError;
+use crate::bootstrap::{SubVariable, ZonedMountTarget};
 use crate::model::{
     Address, Desired, FileSystem, Lifecycle, MountTarget, NFS_PORT, PROTECT_TAG, RESOURCE_TAG,
     Resource, STACK_TAG, SecurityGroup, Source,
@@ -60,7 +61,13 @@ pub fn build(
         }
     }
     if let Some(nodes) = &spec.nodes {
-        sections.add_launch_template(spec, &nodes.launch_template_name, &network)?;
+        // A parameterized template may be deployed with other subnets, in other zones.
+        let zoned = if options.parameterize {
+            Vec::new()
+        } else {
+            zoned_mount_targets(&desired)
+        };
+        sections.add_launch_template(spec, &nodes.launch_template_name, &network, &zoned)?;
     }
     let mut template = Map::new();
     template.insert("AWSTemplateFormatVersion".into(), json!("2010-09-09"));
@@ -122,9 +129,19 @@ impl Sections {
     }
 
     fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
-        let logical = mount_target_logical_id(&target.filesystem, target);
+        let logical = mount_target_logical_id(&target.filesystem, &target.subnet_id);
         self.resources
-            .insert(logical, mount_target(target, network));
+            .insert(logical.clone(), mount_target(target, network));
+        // The zone is left out: it is known only when EC2 was asked, and the template must not
+        // depend on that. Nodes get each address by zone through their user data.
+        let description = format!(
+            "IP address of the mount target of file system `{}` in subnet {}",
+            target.filesystem, target.subnet_id
+        );
+        self.outputs.insert(
+            format!("{logical}IpAddress"),
+            json!({"Description": description, "Value": {"Fn::GetAtt": [logical, "IpAddress"]}}),
+        );
     }
 
     /// The node bootstrap as user data; the file system ids are `Fn::Sub` variables bound to
@@ -134,13 +151,14 @@ impl Sections {
         spec: &Spec,
         name: &str,
         network: &Network,
+        mount_targets: &[ZonedMountTarget],
     ) -> Result<(), TemplateError> {
-        let script = crate::bootstrap::render_cloudformation_script(spec)?;
+        let script = crate::bootstrap::render_cloudformation_script(spec, mount_targets)?;
         script.check_size()?;
         let variables: Map<String, Value> = script
             .variables
             .iter()
-            .map(|(variable, fs)| (variable.clone(), json!({"Ref": filesystem_logical_id(fs)})))
+            .map(|(variable, stands_for)| (variable.clone(), sub_binding(stands_for)))
             .collect();
         let stack = &spec.stack.name;
         let address = Address::LaunchTemplate.to_string();
@@ -234,7 +252,7 @@ fn literal_block(line: &str) -> Option<String> {
 }
 
 /// `fast-io` → `FastIo`: CloudFormation logical ids are alphanumeric only.
-fn pascal_case(name: &str) -> String {
+pub fn pascal_case(name: &str) -> String {
     name.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -259,12 +277,38 @@ fn ingress_logical_id(source: &Source) -> String {
 }
 
 /// Keyed by file system and subnet, parameterized or not.
-fn mount_target_logical_id(filesystem: &str, target: &MountTarget) -> String {
+fn mount_target_logical_id(filesystem: &str, subnet: &str) -> String {
     format!(
         "MountTarget{}{}",
         pascal_case(filesystem),
-        pascal_case(&target.subnet_id)
+        pascal_case(subnet)
     )
+}
+
+/// The mount targets whose zone is known (from EC2, when the template was built with it).
+fn zoned_mount_targets(desired: &Desired) -> Vec<ZonedMountTarget> {
+    desired
+        .resources
+        .values()
+        .filter_map(|resource| match resource {
+            Resource::MountTarget(target) => Some(ZonedMountTarget {
+                filesystem: target.filesystem.clone(),
+                subnet: target.subnet_id.clone(),
+                zone: target.availability_zone.clone()?,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the template binds a node-script variable to.
+fn sub_binding(stands_for: &SubVariable) -> Value {
+    match stands_for {
+        SubVariable::FileSystemId(name) => json!({"Ref": filesystem_logical_id(name)}),
+        SubVariable::MountTargetIp { filesystem, subnet } => {
+            json!({"Fn::GetAtt": [mount_target_logical_id(filesystem, subnet), "IpAddress"]})
+        }
+    }
 }
 
 /// Two spec names that differ only in punctuation or case would share a logical id.

@@ -107,7 +107,10 @@ impl Cloud {
                 .insert(Address::SecurityGroup, Resource::SecurityGroup(group));
         }
         let owned = owned_filesystems(&mut observed, stack, filesystems);
-        let details = futures::stream::iter(owned.iter().map(|(fs, _, _)| self.details(fs)))
+        // Collected first: a closure inside the stream's type makes the future not provably
+        // `Send` (rustc's higher-ranked lifetime limits), and apply runs refresh in a task.
+        let lookups: Vec<_> = owned.iter().map(|(fs, _, _)| self.details(fs)).collect();
+        let details = futures::stream::iter(lookups)
             .buffered(REFRESH_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
@@ -287,6 +290,7 @@ impl Cloud {
                 subnet_id: mt.subnet_id().to_owned(),
                 security_groups,
                 availability_zone: mt.availability_zone_name().map(str::to_owned),
+                ip_address: mt.ip_address().map(str::to_owned),
             };
             observed
                 .resources

@@ -38,10 +38,18 @@ impl Moto {
     /// Starts `moto_server`; fails the test (never skips) when it cannot.
     pub fn start() -> Moto {
         let port = unused_port();
-        let child = Command::new("moto_server")
+        // moto_server plus one CloudFormation attribute moto lacks; see the script.
+        let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/moto_server.py");
+        let child = Command::new("python3")
+            .arg(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // MOTO_DEBUG=1 shows moto's log, with the traceback behind an HTTP 500.
+            .stderr(if std::env::var_os("MOTO_DEBUG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto_server ({e}); install it with `pip install -r requirements-dev.txt`"));
         let mut moto = Moto {
@@ -327,4 +335,43 @@ pub async fn cfn_harness() -> CfnHarness {
         network,
         stacks,
     }
+}
+
+/// Every file system in the account with its mount targets, as EFS describes them.
+pub async fn filesystems_and_mount_targets(
+    config: &SdkConfig,
+) -> Vec<(
+    aws_sdk_efs::types::FileSystemDescription,
+    Vec<aws_sdk_efs::types::MountTargetDescription>,
+)> {
+    let efs = aws_sdk_efs::Client::new(config);
+    let described = efs.describe_file_systems().send().await.unwrap();
+    let mut found = Vec::new();
+    for fs in described.file_systems() {
+        let targets = efs
+            .describe_mount_targets()
+            .file_system_id(fs.file_system_id())
+            .send()
+            .await
+            .unwrap();
+        found.push((fs.clone(), targets.mount_targets().to_vec()));
+    }
+    found
+}
+
+/// Zone and IP address of every mount target in the account, sorted.
+pub async fn mount_target_addresses(config: &SdkConfig) -> Vec<(String, String)> {
+    let mut addresses: Vec<(String, String)> = filesystems_and_mount_targets(config)
+        .await
+        .into_iter()
+        .flat_map(|(_, targets)| targets)
+        .map(|target| {
+            (
+                target.availability_zone_name().unwrap().to_owned(),
+                target.ip_address().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    addresses.sort();
+    addresses
 }

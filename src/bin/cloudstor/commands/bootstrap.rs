@@ -22,10 +22,14 @@ pub struct Args {
 pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     let spec = args.spec.load()?;
     if args.cloudformation {
-        let user_data = bootstrap::render_cloudformation_script(&spec)?;
+        // Without AWS the subnets' zones are unknown, so the mount target addresses are left
+        // out; `cloudstor template` and the CloudFormation engine add them where they know.
+        let user_data = bootstrap::render_cloudformation_script(&spec, &[])?;
         user_data.check_size()?;
-        for (variable, filesystem) in &user_data.variables {
-            eprintln!("# Fn::Sub variable {variable}: the id of filesystem.{filesystem}");
+        for (variable, stands_for) in &user_data.variables {
+            if let bootstrap::SubVariable::FileSystemId(filesystem) = stands_for {
+                eprintln!("# Fn::Sub variable {variable}: the id of filesystem.{filesystem}");
+            }
         }
         print!("{}", user_data.body);
         return Ok(ExitCode::SUCCESS);
