@@ -609,6 +609,12 @@ fn managed_plugin_package(rig: &Rig, protocol: Protocol) -> std::path::PathBuf {
 }
 
 const CSI_PLUGIN: &str = "cloudstor-csi:rig";
+const CSI_NODE_UNDO: &str = "docker plugin disable -f cloudstor-csi:rig; \
+    docker plugin rm -f cloudstor-csi:rig; unmount_managed_efs";
+const CSI_MANAGER_UNDO: &str = "docker service rm csi-mover; \
+    cluster_volume_ids | xargs -r docker volume rm -f; \
+    docker plugin disable -f cloudstor-csi:rig; docker plugin rm -f cloudstor-csi:rig; \
+    unmount_managed_efs";
 
 /// Issue 16's Swarm scenario across guests: the CSI package on both nodes with the efs
 /// backend on the server guest's export; a cluster volume's task writes on n1, moves to n2
@@ -622,12 +628,12 @@ fn a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash(rig: &
         .nodes
         .iter()
         .map(|node| {
-            Undo(
-                node,
-                "docker service rm csi-mover; docker volume rm -f csivol; \
-                 docker plugin disable -f cloudstor-csi:rig; docker plugin rm -f cloudstor-csi:rig; \
-                 unmount_managed_efs",
-            )
+            let undo = if node.name == manager.name {
+                CSI_MANAGER_UNDO
+            } else {
+                CSI_NODE_UNDO
+            };
+            Undo(node, undo)
         })
         .collect();
     std::thread::scope(|scope| {
@@ -682,11 +688,13 @@ fn a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash(rig: &
         "n1 found 0 line(s)\nn2 found 1 line(s)"
     );
 
-    // Swarm removes a drained volume once every node has unpublished it.
+    // Swarm removes a drained volume once every node has unpublished it. By ID: n1's
+    // VolumeDriver plugin, on the same export, lists `csivol` too, and Docker resolves a
+    // bare name to that local volume first.
     let removed = manager.run(
-        "docker service rm csi-mover >/dev/null && \
-         docker volume update --availability drain csivol && \
-         wait_until 90 docker volume rm csivol >/dev/null 2>&1",
+        "docker service rm csi-mover >/dev/null && id=$(cluster_volume_ids) && \
+         docker volume update --availability drain $id && \
+         wait_until 90 docker volume rm $id >/dev/null 2>&1",
         Duration::from_secs(100),
     );
     assert_eq!(
