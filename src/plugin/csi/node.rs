@@ -106,6 +106,11 @@ impl Node for NodeService {
 impl NodeService {
     /// A One Zone volume is published only in its zone (see [`topology::check_node`]).
     async fn check_zone(&self, volume: &str) -> Result<(), Status> {
+        // Without a One Zone file system there is nothing to check: spare the lookup.
+        let filesystems = &self.driver.config().filesystems;
+        if filesystems.iter().all(|fs| fs.one_zone.is_none()) {
+            return Ok(());
+        }
         let meta = self.driver.meta(volume).await.map_err(from_error)?;
         let Some(fs) = self.driver.filesystem(&meta) else {
             return Ok(());
