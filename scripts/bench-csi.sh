@@ -19,18 +19,7 @@ cloudstor=$target/debug/cloudstor
 
 # The same Debian sid packages tests/csi_swarm.rs uses, in the same cache.
 cache=$target/tmp/engine-sid
-if [ ! -x "$cache/root/usr/sbin/dockerd" ]; then
-  mkdir -p "$cache" && cd "$cache"
-  mirror=http://deb.debian.org/debian
-  curl -fsS -o Packages.xz "$mirror/dists/sid/main/binary-amd64/Packages.xz"
-  for deb in $(xz -dc Packages.xz | awk '/^Package: (docker.io|containerd)$/ { p = 1 } p && /^Filename:/ { print $2; p = 0 }'); do
-    curl -fsS -o "$(basename "$deb")" "$mirror/$deb"
-  done
-  rm -rf root.tmp && mkdir root.tmp
-  for deb in *.deb; do dpkg-deb -x "$deb" root.tmp; done
-  mv root.tmp root
-  cd "$repo"
-fi
+scripts/fetch-sid-engine.sh "$cache"
 
 dir=/tmp/csb$$
 mkdir -p "$dir"

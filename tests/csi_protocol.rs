@@ -15,7 +15,9 @@ use cloudstor::plugin::csi::proto::volume_capability::{
     AccessMode, AccessType, BlockVolume, MountVolume,
 };
 use cloudstor::plugin::csi::proto::*;
+use cloudstor::plugin::imds::ENDPOINT_VAR;
 use hyper_util::rt::TokioIo;
+use plugin_support::imds::{ImdsServer, status_of};
 use plugin_support::{TestPlugin, snapshot};
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -573,4 +575,229 @@ async fn bad_input_answers_the_right_status_and_changes_nothing() {
         .node_unpublish_volume(unpublish("existing", &published))
         .await
         .unwrap();
+}
+
+fn one_zone_filesystem(shared: &Path, zone: &str) -> String {
+    format!(
+        "[[filesystems]]\nid = \"zonal\"\nbackend = \"hostpath\"\npath = \"{}\"\none_zone = \"{zone}\"\n",
+        shared.display()
+    )
+}
+
+fn requiring(name: &str, requisite: &[&str], preferred: &[&str]) -> CreateVolumeRequest {
+    let topologies = |zones: &[&str]| {
+        zones
+            .iter()
+            .map(|zone| Topology {
+                segments: HashMap::from([("cloudstor/zone".to_string(), zone.to_string())]),
+            })
+            .collect()
+    };
+    CreateVolumeRequest {
+        accessibility_requirements: Some(TopologyRequirement {
+            requisite: topologies(requisite),
+            preferred: topologies(preferred),
+        }),
+        ..create(name, Mode::MultiNodeMultiWriter, &[])
+    }
+}
+
+#[tokio::test]
+async fn topology_required_outside_a_one_zone_file_systems_zone_creates_nothing() {
+    let shared = tempfile::tempdir().unwrap();
+    let fs = one_zone_filesystem(shared.path(), "us-east-1b");
+    let plugin = TestPlugin::start_with_filesystems("node-a", CSI, &fs);
+    let mut csi = connect(&plugin.socket).await;
+    let roots = [shared.path(), &plugin.state_dir()];
+    let before = snapshot(&roots);
+
+    let elsewhere = requiring("zonal-data", &["us-east-1a", "us-east-1c"], &[]);
+    let refused = csi.controller.create_volume(elsewhere).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("One Zone in us-east-1b"),
+        "{refused:?}"
+    );
+    let mut region = requiring("zonal-data", &[], &[]);
+    region.accessibility_requirements = Some(TopologyRequirement {
+        requisite: vec![Topology {
+            segments: HashMap::from([("region".to_string(), "us-east-1".to_string())]),
+        }],
+        preferred: Vec::new(),
+    });
+    let refused = csi.controller.create_volume(region).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(
+        snapshot(&roots),
+        before,
+        "a refused create changed the disk"
+    );
+
+    // A preference is not a requirement: the spec lets the plugin pick, and says which.
+    let preferred = requiring("preferred-data", &[], &["us-east-1a"]);
+    let created = csi.controller.create_volume(preferred).await.unwrap();
+    let topology = created.into_inner().volume.unwrap().accessible_topology;
+    assert_eq!(topology[0].segments["cloudstor/zone"], "us-east-1b");
+    let within = requiring("zonal-data", &["us-east-1a", "us-east-1b"], &["us-east-1a"]);
+    let created = csi.controller.create_volume(within).await.unwrap();
+    let topology = created.into_inner().volume.unwrap().accessible_topology;
+    assert_eq!(topology[0].segments["cloudstor/zone"], "us-east-1b");
+    let again = requiring("zonal-data", &["us-east-1c"], &[]);
+    let refused = csi.controller.create_volume(again).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_node_in_another_zone_does_not_publish_a_one_zone_volume() {
+    let shared = tempfile::tempdir().unwrap();
+    let targets = tempfile::tempdir().unwrap();
+    let fs = one_zone_filesystem(shared.path(), "us-east-1b");
+    // CSI puts this node in us-east-1a.
+    let plugin = TestPlugin::start_with_filesystems("node-a", CSI, &fs);
+    let mut csi = connect(&plugin.socket).await;
+    let mode = Mode::MultiNodeMultiWriter;
+    csi.controller
+        .create_volume(create("zonal-data", mode, &[]))
+        .await
+        .unwrap();
+    let roots = [shared.path(), targets.path(), &plugin.state_dir()];
+    let before = snapshot(&roots);
+    let target = targets.path().join("t");
+    let refused = csi
+        .node
+        .node_publish_volume(publish("zonal-data", &target, mode))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("us-east-1a"), "{refused:?}");
+    assert_eq!(
+        snapshot(&roots),
+        before,
+        "a refused publish changed the disk"
+    );
+
+    let in_zone = "protocol = \"csi\"\navailability_zone = \"us-east-1b\"";
+    let node_b = TestPlugin::start_with_filesystems("node-b", in_zone, &fs);
+    let mut csi = connect(&node_b.socket).await;
+    csi.node
+        .node_publish_volume(publish("zonal-data", &target, mode))
+        .await
+        .unwrap();
+    csi.node
+        .node_unpublish_volume(unpublish("zonal-data", &target))
+        .await
+        .unwrap();
+}
+
+const METADATA_ON: (&str, &str) = ("AWS_EC2_METADATA_DISABLED", "false");
+
+async fn node_zone(plugin: &TestPlugin) -> Option<String> {
+    let mut csi = connect(&plugin.socket).await;
+    let info = csi.node.node_get_info(NodeGetInfoRequest {}).await.unwrap();
+    info.into_inner()
+        .accessible_topology
+        .map(|topology| topology.segments["cloudstor/zone"].clone())
+}
+
+#[tokio::test]
+async fn without_a_configured_zone_the_node_asks_instance_metadata_once_with_a_token() {
+    let imds = ImdsServer::start("us-east-1c");
+    let without_token = "GET /latest/meta-data/placement/availability-zone HTTP/1.1\r\n\
+                         Host: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(status_of(&imds.endpoint, without_token), 401, "IMDSv2 only");
+    let shared = tempfile::tempdir().unwrap();
+    let fs = format!(
+        "[[filesystems]]\nid = \"shared\"\nbackend = \"hostpath\"\npath = \"{}\"\n",
+        shared.path().display()
+    );
+    let env = [METADATA_ON, (ENDPOINT_VAR, imds.endpoint.as_str())];
+    let plugin = TestPlugin::start_with_env("node-a", "protocol = \"csi\"", &fs, &env);
+
+    assert_eq!(node_zone(&plugin).await.as_deref(), Some("us-east-1c"));
+    assert_eq!(node_zone(&plugin).await.as_deref(), Some("us-east-1c"));
+    assert_eq!(
+        imds.requests()[1..],
+        [
+            "PUT /latest/api/token -> 200",
+            "GET /latest/meta-data/placement/availability-zone -> 200"
+        ],
+        "one handshake, then the cached zone"
+    );
+}
+
+#[tokio::test]
+async fn instance_metadata_that_never_answers_or_is_disabled_leaves_the_node_without_a_zone() {
+    let silent = ImdsServer::silent();
+    let shared = tempfile::tempdir().unwrap();
+    let env = [METADATA_ON, (ENDPOINT_VAR, silent.endpoint.as_str())];
+    let fs = format!(
+        "[[filesystems]]\nid = \"shared\"\nbackend = \"hostpath\"\npath = \"{}\"\n",
+        shared.path().display()
+    );
+    let plugin = TestPlugin::start_with_env("node-a", "protocol = \"csi\"", &fs, &env);
+    let asked = std::time::Instant::now();
+    assert_eq!(node_zone(&plugin).await, None);
+    // The limit is 1 s; Swarm's call must not hang on a node off EC2.
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(node_zone(&plugin).await, None);
+    assert_eq!(silent.requests(), ["connect"], "the failure is remembered");
+
+    let imds = ImdsServer::start("us-east-1c");
+    let disabled = [(ENDPOINT_VAR, imds.endpoint.as_str())];
+    let plugin = TestPlugin::start_with_env("node-b", "protocol = \"csi\"", &fs, &disabled);
+    assert_eq!(node_zone(&plugin).await, None);
+    assert!(imds.requests().is_empty(), "{:?}", imds.requests());
+}
+
+/// The VolumeDriver mounter uses the same zone: an EFS name that does not resolve falls back
+/// to the mount target of the zone instance metadata gives, and says which zone it looked for.
+#[tokio::test]
+async fn the_mounter_falls_back_to_the_zone_instance_metadata_gives() {
+    let imds = ImdsServer::start("us-east-1c");
+    let fs = "[[filesystems]]\nid = \"fs-0abc\"\nbackend = \"efs\"\n\
+              dns_name = \"fs-0abc.efs.us-east-1.amazonaws.invalid\"\n\
+              mount_target_ips = { \"us-east-1a\" = \"192.0.2.10\" }\n";
+    let env = [METADATA_ON, (ENDPOINT_VAR, imds.endpoint.as_str())];
+    let plugin = TestPlugin::start_with_env("node-a", "protocol = \"csi\"", fs, &env);
+    let mut csi = connect(&plugin.socket).await;
+    let refused = csi
+        .controller
+        .create_volume(create("web", Mode::MultiNodeMultiWriter, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("Availability Zone us-east-1c"),
+        "{refused:?}"
+    );
+    assert_eq!(imds.requests().len(), 2, "{:?}", imds.requests());
+}
+
+#[test]
+fn a_malformed_instance_metadata_endpoint_stops_the_plugin_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugin.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "protocol = \"csi\"\nsocket = \"{0}/csi.sock\"\nstate_dir = \"{0}/state\"\n\
+             mount_root = \"{0}/mnt\"\n[[filesystems]]\nid = \"a\"\nbackend = \"hostpath\"\npath = \"{0}\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudstor-plugin"))
+        .arg("--config")
+        .arg(&config)
+        .env(ENDPOINT_VAR, "https://169.254.169.254")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(ENDPOINT_VAR), "{stderr}");
 }

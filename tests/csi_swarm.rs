@@ -4,40 +4,15 @@
 //! hostpath backend. The system engine is never touched.
 
 mod plugin_support;
+// By path, as the NFS rig includes it: one download cache for both.
+#[path = "plugin_support/engine.rs"]
+mod engine;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use plugin_support::{static_plugin_binary, wait_for};
-
-/// Downloads the newest docker.io and containerd of Debian sid into `cache` (once: reused
-/// while present) and unpacks them; returns the unpacked root.
-const FETCH_ENGINE: &str = r#"set -eu
-mirror=http://deb.debian.org/debian
-curl -fsS -o Packages.xz "$mirror/dists/sid/main/binary-amd64/Packages.xz"
-for deb in $(xz -dc Packages.xz | awk '/^Package: (docker.io|containerd)$/ { p = 1 } p && /^Filename:/ { print $2; p = 0 }'); do
-  curl -fsS -o "$(basename "$deb")" "$mirror/$deb"
-done
-rm -rf root.tmp && mkdir root.tmp
-for deb in *.deb; do dpkg-deb -x "$deb" root.tmp; done
-mv root.tmp root
-"#;
-
-fn engine_binaries() -> PathBuf {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-sid");
-    let root = cache.join("root");
-    if !root.join("usr/sbin/dockerd").exists() {
-        std::fs::create_dir_all(&cache).unwrap();
-        let status = Command::new("sh")
-            .args(["-c", FETCH_ENGINE])
-            .current_dir(&cache)
-            .status()
-            .unwrap();
-        assert!(status.success(), "fetching Docker from Debian sid");
-    }
-    root
-}
 
 /// A dockerd of its own, stopped by its PID when dropped.
 struct PrivateEngine {
@@ -48,18 +23,14 @@ struct PrivateEngine {
 
 impl PrivateEngine {
     fn start() -> Self {
-        let root = engine_binaries();
+        let root = engine::sid_engine();
         // Short: the socket path must stay under 108 bytes.
         let dir = PathBuf::from(format!("/tmp/cse{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // The system /etc/docker/daemon.json sets a data root; this engine must not read it.
         std::fs::write(dir.join("daemon.json"), "{}").unwrap();
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let path = format!(
-            "{0}/usr/bin:{0}/usr/sbin:{1}",
-            root.display(),
-            std::env::var("PATH").unwrap()
-        );
+        let path = engine::path_with(&root);
         let host = format!("unix://{}/docker.sock", dir.display());
         // In a network namespace of its own: a second dockerd in the host's, started with
         // --bridge=none, deletes the system engine's docker0 and breaks its containers.

@@ -43,6 +43,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         the_managed_plugin_mounts_the_export_itself_by_name_or_by_its_zones_ip,
     ),
     (
+        "a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash",
+        a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash,
+    ),
+    (
         "a_stalled_server_never_hangs_docker_and_recovers_by_itself",
         a_stalled_server_never_hangs_docker_and_recovers_by_itself,
     ),
@@ -499,7 +503,7 @@ const MANAGED_DNS_NAME: &str = "fs-rig.efs.rig.test";
 fn the_managed_plugin_mounts_the_export_itself_by_name_or_by_its_zones_ip(rig: &Rig) {
     let (a, b) = (rig.node("n1"), rig.node("n2"));
     let image = rig.load_image();
-    let package = managed_plugin_package(rig);
+    let package = managed_plugin_package(rig, Protocol::VolumeDriver);
     a.ok(&format!(
         "printf '127.0.0.1 localhost\\n{} {MANAGED_DNS_NAME}\\n' > /run/rig-hosts && mount --bind /run/rig-hosts /etc/hosts",
         rig::SERVER_IP
@@ -566,30 +570,151 @@ fn managed_mounts_logged(node: &Guest, server: &str) -> usize {
         .count()
 }
 
-/// `cloudstor plugin package` with the static plugin, stripped: Docker gzips the rootfs into
-/// the guest's tmpfs, and a debug binary's symbols would make that slow.
-fn managed_plugin_package(rig: &Rig) -> std::path::PathBuf {
-    let package = rig.dir.join("managed-plugin");
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    VolumeDriver,
+    Csi,
+}
+
+/// `cloudstor plugin package` (`--csi` for the CSI package) with the static plugin,
+/// stripped: Docker gzips the rootfs into the guest's tmpfs, and a debug binary's symbols
+/// would make that slow.
+fn managed_plugin_package(rig: &Rig, protocol: Protocol) -> std::path::PathBuf {
     let binary = rig.dir.join("cloudstor-plugin-static");
-    std::fs::copy(plugin_support::static_plugin_binary(), &binary).unwrap();
-    let status = std::process::Command::new("strip")
-        .arg(&binary)
-        .status()
-        .unwrap();
-    assert!(status.success(), "strip {}", binary.display());
-    let output = plugin_support::cloudstor(&[
-        "plugin",
-        "package",
-        &package.to_string_lossy(),
-        "--binary",
-        &binary.to_string_lossy(),
-    ]);
+    if !binary.exists() {
+        std::fs::copy(plugin_support::static_plugin_binary(), &binary).unwrap();
+        let status = std::process::Command::new("strip")
+            .arg(&binary)
+            .status()
+            .unwrap();
+        assert!(status.success(), "strip {}", binary.display());
+    }
+    let (package, csi) = match protocol {
+        Protocol::VolumeDriver => (rig.dir.join("managed-plugin"), None),
+        Protocol::Csi => (rig.dir.join("csi-plugin"), Some("--csi")),
+    };
+    let package_arg = package.to_string_lossy();
+    let binary_arg = binary.to_string_lossy();
+    let args = ["plugin", "package"].into_iter().chain(csi);
+    let args: Vec<&str> = args
+        .chain([package_arg.as_ref(), "--binary", binary_arg.as_ref()])
+        .collect();
+    let output = plugin_support::cloudstor(&args);
     assert!(
         output.status.success(),
         "cloudstor plugin package: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     package
+}
+
+const CSI_PLUGIN: &str = "cloudstor-csi:rig";
+const CSI_NODE_UNDO: &str = "docker plugin disable -f cloudstor-csi:rig; \
+    docker plugin rm -f cloudstor-csi:rig; unmount_managed_efs";
+const CSI_MANAGER_UNDO: &str = "docker service rm csi-mover; \
+    cluster_volume_ids | xargs -r docker volume rm -f; \
+    docker plugin disable -f cloudstor-csi:rig; docker plugin rm -f cloudstor-csi:rig; \
+    unmount_managed_efs";
+
+/// Issue 16's Swarm scenario across guests: the CSI package on both nodes with the efs
+/// backend on the server guest's export; a cluster volume's task writes on n1, moves to n2
+/// and reads it; drained and removed, the volume lies in the export's trash.
+fn a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash(rig: &Rig) {
+    let image = rig.load_image();
+    rig.swarm();
+    let package = managed_plugin_package(rig, Protocol::Csi);
+    let manager = rig.node("n1");
+    let _undo: Vec<Undo> = rig
+        .nodes
+        .iter()
+        .map(|node| {
+            let undo = if node.name == manager.name {
+                CSI_MANAGER_UNDO
+            } else {
+                CSI_NODE_UNDO
+            };
+            Undo(node, undo)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for node in &rig.nodes {
+            let package = &package;
+            scope.spawn(move || {
+                node.ok(&format!(
+                    "mkdir -p /run/cloudstor/csi-data && docker plugin create {CSI_PLUGIN} {} > /dev/null && \
+                     docker plugin set {CSI_PLUGIN} EFS_ID_GENERAL_PURPOSE=efs EFS_DNS_GENERAL_PURPOSE={} \
+                     NODE_ID={}-csi data.source=/run/cloudstor/csi-data && docker plugin enable {CSI_PLUGIN}",
+                    package.display(),
+                    rig::SERVER_IP,
+                    node.name
+                ))
+            });
+        }
+    });
+    manager.ok(&format!(
+        "docker volume create --driver {CSI_PLUGIN} --type mount --sharing all --scope multi csivol >/dev/null && \
+         wait_until 60 sh -c 'docker volume ls --cluster | grep -q \"^csivol .*created\"'"
+    ));
+    let log = "/run/export/volumes/csivol/data/log";
+    let started = Instant::now();
+    manager.ok(&format!(
+        "docker service create -d -q --name csi-mover --constraint node.hostname==n1 \
+         --stop-grace-period 2s --env NODE={{{{.Node.Hostname}}}} \
+         --mount type=cluster,src=csivol,dst=/data \
+         {image} sh -c 'echo \"$NODE found $(cat /data/log 2>/dev/null | wc -l) line(s)\" >> /data/log; exec sleep 3600' >/dev/null"
+    ));
+    let appended_by = |node: &str, what: &str, since: Instant| {
+        let waited = rig.server.run(
+            &format!("wait_until 120 grep -q '^{node} ' {log}"),
+            Duration::from_secs(130),
+        );
+        let tasks = || manager.ok("docker service ps --no-trunc csi-mover");
+        assert_eq!(waited.code, 0, "no write from {node}: {}", tasks());
+        println!("  {what}: {:.1} s", since.elapsed().as_secs_f64());
+    };
+    appended_by("n1", "service create to the task on n1 appending", started);
+    let moved = Instant::now();
+    manager.ok(
+        "docker service update -d -q --constraint-rm node.hostname==n1 \
+         --constraint-add node.hostname==n2 csi-mover >/dev/null",
+    );
+    appended_by(
+        "n2",
+        "service update to the moved task on n2 appending",
+        moved,
+    );
+    assert_eq!(
+        rig.server.ok(&format!("cat {log}")),
+        "n1 found 0 line(s)\nn2 found 1 line(s)"
+    );
+
+    // Swarm removes a drained volume once every node has unpublished it. By ID: n1's
+    // VolumeDriver plugin, on the same export, lists `csivol` too, and Docker resolves a
+    // bare name to that local volume first.
+    let removed = manager.run(
+        "docker service rm csi-mover >/dev/null && id=$(cluster_volume_ids) && \
+         docker volume update --availability drain $id && \
+         wait_until 90 docker volume rm $id >/dev/null 2>&1",
+        Duration::from_secs(100),
+    );
+    assert_eq!(
+        removed.code,
+        0,
+        "{}",
+        manager.ok("docker volume ls --cluster")
+    );
+    rig.server
+        .ok("wait_until 60 sh -c 'ls /run/export/trash | grep -q ^csivol@'");
+    assert_eq!(
+        rig.server
+            .run(
+                "test -e /run/export/volumes/csivol",
+                Duration::from_secs(10)
+            )
+            .code,
+        1,
+        "the volume left the store"
+    );
 }
 
 /// Runs a script that undoes a fault when dropped, so a failed scenario leaves the next a

@@ -13,6 +13,8 @@ pub enum Error {
     Option(#[from] OptionError),
     #[error(transparent)]
     Docker(#[from] super::docker::DockerError),
+    #[error(transparent)]
+    InstanceMetadata(#[from] super::imds::ImdsError),
     #[error(
         "no such volume {volume}; create it first with `docker volume create -d DRIVER {volume}`"
     )]

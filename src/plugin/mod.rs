@@ -12,6 +12,7 @@
 //! - [`lane`]: one bounded lane of blocking threads per file system, each call under a
 //!   deadline, so a stalled NFS server neither hangs Docker nor slows other file systems.
 //! - [`store`]: volumes and their metadata on the shared file systems.
+//! - [`imds`]: this node's Availability Zone from EC2 instance metadata, when not configured.
 //! - [`mounter`]: EFS mounts (argv, time limits, the kernel's mount table).
 //! - [`refcount`]: which Docker mount IDs hold which volume on this node, persisted.
 //! - [`lease`]: which nodes hold a volume, and each node's heartbeat, visible to every node.
@@ -27,6 +28,7 @@ pub mod csi;
 pub mod docker;
 pub mod driver;
 pub mod error;
+pub mod imds;
 pub mod lane;
 pub mod lease;
 pub mod marker;

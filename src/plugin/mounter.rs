@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::config::{Backend, FilesystemConfig};
 use super::error::Error;
+use super::imds::NodeZone;
 
 /// The longest a DNS lookup may take before the mount target IP is used instead; a lookup
 /// in a VPC without a working resolver can otherwise hang for the whole mount time limit.
@@ -337,18 +338,18 @@ impl MountSlot {
 pub struct Mounter {
     mount_root: PathBuf,
     limit: Duration,
-    availability_zone: Option<String>,
+    zone: Arc<NodeZone>,
     /// One slot per file system, so two requests never mount the same one twice and a
     /// hanging mount of one never delays another's.
     mounting: Mutex<HashMap<String, Arc<MountSlot>>>,
 }
 
 impl Mounter {
-    pub fn new(mount_root: &Path, limit: Duration, availability_zone: Option<String>) -> Self {
+    pub fn new(mount_root: &Path, limit: Duration, zone: Arc<NodeZone>) -> Self {
         Self {
             mount_root: mount_root.to_path_buf(),
             limit,
-            availability_zone,
+            zone,
             mounting: Mutex::new(HashMap::new()),
         }
     }
@@ -401,16 +402,17 @@ impl Mounter {
         if let Err(reason) = &resolved {
             tracing::warn!(filesystem = %efs.id, dns_name = %efs.dns_name, %reason, "DNS name does not resolve; trying the mount target of this node's Availability Zone");
         }
-        let server = choose_server(
-            efs.dns_name,
-            resolved,
-            efs.mount_target_ips,
-            self.availability_zone.as_deref(),
-        )
-        .map_err(|source| Error::MountServer {
-            filesystem: efs.id.to_string(),
-            source,
-        })?;
+        // Only the fallback needs the zone, which may mean asking instance metadata.
+        let zone = match resolved {
+            Err(_) if !efs.mount_target_ips.is_empty() => self.zone.get().await,
+            _ => None,
+        };
+        let server = choose_server(efs.dns_name, resolved, efs.mount_target_ips, zone).map_err(
+            |source| Error::MountServer {
+                filesystem: efs.id.to_string(),
+                source,
+            },
+        )?;
         std::fs::create_dir_all(target).map_err(Error::io("cannot create", target))?;
         let mount = NfsMount::efs(&server, mount_options, target);
         let limit = self.limit.saturating_sub(started.elapsed());
@@ -477,6 +479,7 @@ impl Mounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::imds::Source;
 
     fn server(host: &str, addr: &str) -> Server {
         Server {
@@ -671,7 +674,8 @@ mod tests {
 
     #[tokio::test]
     async fn hostpath_needs_no_mount() {
-        let mounter = Mounter::new(Path::new("/nonexistent"), Duration::from_secs(1), None);
+        let zone = Arc::new(NodeZone::new(None, Source::Disabled));
+        let mounter = Mounter::new(Path::new("/nonexistent"), Duration::from_secs(1), zone);
         let fs = FilesystemConfig {
             id: "local".into(),
             performance_mode: Default::default(),

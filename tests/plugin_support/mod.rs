@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod imds;
+
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique to this test process and call: `<prefix>-t<pid>-<n>`.
@@ -34,6 +36,7 @@ pub struct TestPlugin {
     pub socket: PathBuf,
     pub config_path: PathBuf,
     pub dir: TempDir,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -49,6 +52,17 @@ impl TestPlugin {
     }
 
     pub fn start_with_filesystems(node_id: &str, extra_config: &str, filesystems: &str) -> Self {
+        Self::start_with_env(node_id, extra_config, filesystems, &[])
+    }
+
+    /// Starts a plugin with `env` set for it. Instance metadata is off unless `env` turns it
+    /// on: no test may ask the real 169.254.169.254.
+    pub fn start_with_env(
+        node_id: &str,
+        extra_config: &str,
+        filesystems: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = PathBuf::from(format!("/run/docker/plugins/{}.sock", unique("cloudstor")));
         // Only tests that drive real containers let the plugin reconcile with the real engine;
@@ -74,6 +88,10 @@ impl TestPlugin {
             socket,
             config_path,
             dir,
+            env: std::iter::once(("AWS_EC2_METADATA_DISABLED", "true"))
+                .chain(env.iter().copied())
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
             child: None,
         };
         plugin.restart();
@@ -112,6 +130,7 @@ impl TestPlugin {
             .arg("--config")
             .arg(&self.config_path)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

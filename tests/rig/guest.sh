@@ -32,3 +32,11 @@ managed_efs_mounts() {
 unmount_managed_efs() {
     managed_efs_mounts | awk '{print $2}' | xargs -r -n1 umount -l
 }
+
+# cluster_volume_ids: the IDs of the engine's cluster volumes, from its API. A plugin that
+# shares their store with a VolumeDriver plugin is listed twice, and Docker resolves a bare
+# name to the local volume first, so a cluster volume is addressed by its ID.
+cluster_volume_ids() {
+    curl -s --unix-socket /run/docker.sock http://docker/volumes |
+        grep -o '"ClusterVolume":{"ID":"[^"]*' | cut -d'"' -f6
+}

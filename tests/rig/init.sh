@@ -2,8 +2,8 @@
 # PID 1 of a rig guest (a user-mode Linux kernel whose root file system is the host's `/`).
 # The kernel command line names the rig directory, this guest and its role:
 #   rig=DIR name=NAME role=server|node ip=10.99.0.N
-# DIR/env.sh (written by the host) sets MODROOT, PLUGIN and NODES; DIR/NAME/ is this
-# guest's own corner of the host: its command queue, answers, logs and config.
+# DIR/env.sh (written by the host) sets MODROOT, ENGINE, PLUGIN and NODES; DIR/NAME/ is
+# this guest's own corner of the host: its command queue, answers, logs and config.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -65,7 +65,10 @@ node)
         sysctl -qw net.ipv4.ip_forward=1
         mount -t cgroup2 none /sys/fs/cgroup
         echo '{}' > /run/daemon.json
-        DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --config-file /run/daemon.json \
+        # Debian sid's engine (cluster volumes need 28.2 or later; the host's is older),
+        # with its own containerd first in PATH.
+        PATH=$ENGINE/usr/bin:$ENGINE/usr/sbin:$PATH DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
+            "$ENGINE/usr/sbin/dockerd" --config-file /run/daemon.json \
             --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
             -H unix:///run/docker.sock > "$G/dockerd.log" 2>&1 &
         DOCKERD=$!

@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+// By path (it is not part of `plugin_support`'s tree), so the NFS bench, which includes
+// this rig without that module, boots the same engine as the tests.
+#[path = "../plugin_support/engine.rs"]
+mod engine;
+
 pub const SERVER_IP: &str = "10.99.0.1";
 /// The plugin's socket inside each node guest; Docker there knows it as driver `cloudstor`.
 pub const SOCKET: &str = "/run/docker/plugins/cloudstor.sock";
@@ -106,8 +111,9 @@ impl Rig {
         fs::write(
             dir.join("env.sh"),
             format!(
-                "MODROOT={}\nPLUGIN={}\nNODES='{}'\nSOCKET={SOCKET}\nexport DOCKER_HOST=unix:///run/docker.sock\n{}",
+                "MODROOT={}\nENGINE={}\nPLUGIN={}\nNODES='{}'\nSOCKET={SOCKET}\nexport DOCKER_HOST=unix:///run/docker.sock\n{}",
                 modroot.display(),
+                engine::sid_engine().display(),
                 env!("CARGO_BIN_EXE_cloudstor-plugin"),
                 names.join(" "),
                 include_str!("guest.sh"),
@@ -221,19 +227,22 @@ impl Rig {
         TAG
     }
 
-    /// Makes the first node a swarm manager and the others workers; each has looked the
-    /// plugin up (a node advertises a socket plugin only once its daemon has found it).
+    /// Makes the first node a swarm manager and the others workers, unless they already
+    /// are (scenarios share the rig); each has looked the plugin up (a node advertises a
+    /// socket plugin only once its daemon has found it).
     pub fn swarm(&self) {
         let (manager, workers) = self.nodes.split_first().unwrap();
         let token = self.dir.join("swarm-token");
+        const UNLESS_IN_SWARM: &str =
+            "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}')\" = active ] ||";
         manager.ok(&format!(
-            "docker swarm init --advertise-addr {ip} >/dev/null && docker swarm join-token -q worker > {token}.tmp && mv {token}.tmp {token}",
+            "{UNLESS_IN_SWARM} {{ docker swarm init --advertise-addr {ip} >/dev/null && docker swarm join-token -q worker > {token}.tmp && mv {token}.tmp {token}; }}",
             ip = manager.ip,
             token = token.display()
         ));
         for worker in workers {
             worker.ok(&format!(
-                "docker swarm join --advertise-addr {} --token $(cat {}) {}:2377",
+                "{UNLESS_IN_SWARM} docker swarm join --advertise-addr {} --token $(cat {}) {}:2377",
                 worker.ip,
                 token.display(),
                 manager.ip

@@ -14,11 +14,12 @@ use super::proto::validate_volume_capabilities_response::Confirmed;
 use super::proto::{
     ControllerGetCapabilitiesRequest, ControllerGetCapabilitiesResponse,
     ControllerServiceCapability, CreateVolumeRequest, CreateVolumeResponse, DeleteVolumeRequest,
-    DeleteVolumeResponse, Topology, ValidateVolumeCapabilitiesRequest,
-    ValidateVolumeCapabilitiesResponse, Volume,
+    DeleteVolumeResponse, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse,
+    Volume,
 };
 use super::request::volume_options;
 use super::status::{from_error, missing};
+use super::topology;
 use crate::plugin::driver::Driver;
 use crate::plugin::store::VolumeMeta;
 
@@ -60,20 +61,28 @@ impl Controller for ControllerService {
             request.capacity_range.as_ref(),
             usage.access,
         )?;
+        let requirement = request.accessibility_requirements.as_ref();
+        let target = self
+            .driver
+            .filesystem_for(options.perfmode)
+            .map_err(from_error)?;
+        topology::check_requirement(requirement, target)?;
         let meta = self
             .driver
             .create_with(&request.name, Some(options))
             .await
             .map_err(from_error)?;
-        let one_zone = self
-            .driver
-            .config()
-            .filesystems
-            .iter()
-            .find(|fs| fs.id == meta.filesystem)
-            .and_then(|fs| fs.one_zone.clone());
+        let fs = self.driver.filesystem(&meta).unwrap_or(target);
+        // Only an existing volume can be on another file system than `target`.
+        topology::check_requirement(requirement, fs).map_err(|refused| {
+            Status::already_exists(format!(
+                "volume {} already exists: {}",
+                meta.name,
+                refused.message()
+            ))
+        })?;
         Ok(Response::new(CreateVolumeResponse {
-            volume: Some(volume(&meta, one_zone)),
+            volume: Some(volume(&meta, fs.one_zone.as_deref())),
         }))
     }
 
@@ -155,7 +164,7 @@ impl Controller for ControllerService {
 
 /// The volume as CSI describes it. Capacity 0 is the spec's "unknown": the truth for a
 /// volume without a quota. A volume on a One Zone file system is accessible from its zone.
-fn volume(meta: &VolumeMeta, one_zone: Option<String>) -> Volume {
+fn volume(meta: &VolumeMeta, one_zone: Option<&str>) -> Volume {
     let mut context = HashMap::from([
         ("filesystem".to_string(), meta.filesystem.clone()),
         ("options".to_string(), meta.options.describe()),
@@ -167,12 +176,7 @@ fn volume(meta: &VolumeMeta, one_zone: Option<String>) -> Volume {
         capacity_bytes: 0,
         volume_id: meta.name.clone(),
         volume_context: context,
-        accessible_topology: one_zone
-            .map(|zone| Topology {
-                segments: HashMap::from([(super::ZONE_KEY.to_string(), zone)]),
-            })
-            .into_iter()
-            .collect(),
+        accessible_topology: one_zone.map(topology::of_zone).into_iter().collect(),
         ..Default::default()
     }
 }

@@ -7,6 +7,7 @@
 //! - [`access`]: which CSI capabilities a volume serves and what they mean for its lease.
 //! - [`request`]: CreateVolume's parameters and capacity as volume options.
 //! - [`status`]: the plugin's errors as gRPC status codes.
+//! - [`topology`]: One Zone volumes, node zones and CreateVolume's topology requirements.
 //! - [`identity`], [`controller`], [`node`]: one gRPC service each.
 //! - [`publish`]: the bind mount NodePublishVolume puts at Swarm's target path.
 
@@ -19,6 +20,7 @@ pub mod proto;
 pub mod publish;
 pub mod request;
 pub mod status;
+pub mod topology;
 
 use std::sync::Arc;
 

@@ -2,7 +2,6 @@
 //! volume at a target path (a mount of the volume by this node, lease and all) and take it
 //! back. There is no staging: a shared directory needs no per-node setup.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,10 +12,11 @@ use super::proto::node_server::Node;
 use super::proto::{
     NodeGetCapabilitiesRequest, NodeGetCapabilitiesResponse, NodeGetInfoRequest,
     NodeGetInfoResponse, NodePublishVolumeRequest, NodePublishVolumeResponse,
-    NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse, Topology,
+    NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse,
 };
 use super::publish;
 use super::status::{from_error, missing};
+use super::topology;
 use crate::plugin::driver::Driver;
 use crate::plugin::error::Error;
 
@@ -46,6 +46,7 @@ impl Node for NodeService {
             .ok_or_else(|| missing("volume_capability"))?;
         let read_only = request.readonly || access::usage_of(capability)?.read_only;
         let (volume, id) = (&request.volume_id, &request.target_path);
+        self.check_zone(volume).await?;
         let data = self.driver.mount(volume, id).await.map_err(from_error)?;
         let target = PathBuf::from(id);
         let bound = blocking(move || publish::bind(&data, &target, read_only)).await;
@@ -85,21 +86,37 @@ impl Node for NodeService {
         }))
     }
 
-    /// The node's Availability Zone, when configured, is its topology: a volume created
-    /// with `--topology-required cloudstor/zone=ZONE` is scheduled on that zone's nodes.
+    /// The node's Availability Zone (configured, or from instance metadata) is its
+    /// topology: a volume created with `--topology-required cloudstor/zone=ZONE` is
+    /// scheduled on that zone's nodes.
     async fn node_get_info(
         &self,
         _: Request<NodeGetInfoRequest>,
     ) -> Result<Response<NodeGetInfoResponse>, Status> {
-        let config = self.driver.config();
-        let accessible_topology = config.availability_zone.as_ref().map(|zone| Topology {
-            segments: HashMap::from([(super::ZONE_KEY.to_string(), zone.clone())]),
-        });
+        let zone = self.driver.availability_zone().await;
+        let accessible_topology = zone.map(topology::of_zone);
         Ok(Response::new(NodeGetInfoResponse {
-            node_id: config.node_id.clone(),
+            node_id: self.driver.config().node_id.clone(),
             max_volumes_per_node: 0,
             accessible_topology,
         }))
+    }
+}
+
+impl NodeService {
+    /// A One Zone volume is published only in its zone (see [`topology::check_node`]).
+    async fn check_zone(&self, volume: &str) -> Result<(), Status> {
+        // Without a One Zone file system there is nothing to check: spare the lookup.
+        let filesystems = &self.driver.config().filesystems;
+        if filesystems.iter().all(|fs| fs.one_zone.is_none()) {
+            return Ok(());
+        }
+        let meta = self.driver.meta(volume).await.map_err(from_error)?;
+        let Some(fs) = self.driver.filesystem(&meta) else {
+            return Ok(());
+        };
+        let node_zone = self.driver.availability_zone().await;
+        topology::check_node(volume, fs, node_zone)
     }
 }
 

@@ -19,13 +19,14 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use super::clock::rfc3339;
-use super::config::PluginConfig;
+use super::config::{FilesystemConfig, PluginConfig};
 use super::error::Error;
+use super::imds::{NodeZone, Source};
 use super::lane::{self, Commit, Lane};
 use super::lease;
 use super::mounter::Mounter;
 use super::name::VolumeName;
-use super::options::{Access, VolumeOptions};
+use super::options::{Access, PerformanceMode, VolumeOptions};
 use super::protocol::VolumeInfo;
 use super::refcount::MountRefs;
 use super::store::{FsRoot, Store, Volume, VolumeMeta, same_options};
@@ -39,6 +40,7 @@ pub struct Driver {
     config: PluginConfig,
     store: Store,
     mounter: Mounter,
+    zone: Arc<NodeZone>,
     refs: MountRefs,
     /// One per file system, in the order of `store.roots()`.
     lanes: Vec<Lane>,
@@ -57,8 +59,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Reads this node's mount reference counts from the state dir.
+    /// Reads this node's mount reference counts from the state dir, and where to ask for its
+    /// Availability Zone if the config names none.
     pub fn open(config: PluginConfig) -> Result<Self, Error> {
+        let zone = Arc::new(NodeZone::new(
+            config.availability_zone.clone(),
+            Source::from_env()?,
+        ));
         let refs = MountRefs::load(&config.state_dir)?;
         let store = Store::new(&config);
         let lanes = store
@@ -68,11 +75,8 @@ impl Driver {
             .collect();
         Ok(Self {
             last_mount: Mutex::new(HashMap::new()),
-            mounter: Mounter::new(
-                &config.mount_root,
-                config.mount_timeout,
-                config.availability_zone.clone(),
-            ),
+            mounter: Mounter::new(&config.mount_root, config.mount_timeout, zone.clone()),
+            zone,
             store,
             refs,
             lanes,
@@ -86,6 +90,24 @@ impl Driver {
 
     pub fn config(&self) -> &PluginConfig {
         &self.config
+    }
+
+    /// The file system a new volume of `perfmode` goes to.
+    pub fn filesystem_for(&self, perfmode: PerformanceMode) -> Result<&FilesystemConfig, Error> {
+        Ok(&self.config.filesystems[self.store.index_for(perfmode)?])
+    }
+
+    /// The file system a volume's metadata names.
+    pub fn filesystem(&self, meta: &VolumeMeta) -> Option<&FilesystemConfig> {
+        self.config
+            .filesystems
+            .iter()
+            .find(|fs| fs.id == meta.filesystem)
+    }
+
+    /// The configured zone, else instance metadata's (asked once).
+    pub async fn availability_zone(&self) -> Option<&str> {
+        self.zone.get().await
     }
 
     #[tracing::instrument(skip_all, fields(volume = %raw_name))]
