@@ -256,8 +256,8 @@ fn a_missing_price_is_named_never_guessed() {
     );
 }
 
-/// Five regions outside the first five, each with one EBS and one EFS figure worked by hand
-/// from the cited sources: gp3 storage from S8 (AWS's ebs.json, 2024-07-18) and EFS from S12
+/// Regions outside the first five, figures worked by hand from the cited sources. Four have
+/// an EBS and an EFS figure each: gp3 storage from S8 (AWS's ebs.json, 2024-07-18) and EFS from S12
 /// (Tokyo), S15 (Seoul), S10 (Sydney: AWS offer row APS2-TimedStorage-ByteHrs, 2017-06-01) and
 /// S5 (Ohio: Price List SKUs for us-east-2). Where no source has an EFS figure the estimate
 /// stops and names the offer file, never guesses.

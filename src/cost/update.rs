@@ -231,10 +231,17 @@ impl PriceList {
     }
 }
 
-fn http_error(url: &str, error: impl std::fmt::Display) -> CostError {
+/// The error with its causes: hyper's own message ("client error (Connect)") says little.
+fn http_error(url: &str, error: impl std::error::Error) -> CostError {
+    let mut reason = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        reason = format!("{reason}: {inner}");
+        cause = inner.source();
+    }
     CostError::PriceListHttp {
         url: url.to_string(),
-        reason: error.to_string(),
+        reason,
     }
 }
 
