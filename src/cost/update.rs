@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -36,6 +36,9 @@ pub const PRICE_LIST_URL_ENV: &str = "CLOUDSTOR_PRICE_LIST_URL";
 
 /// The offers that carry the estimator's prices: EFS, and EBS inside EC2.
 const OFFER_CODES: [&str; 2] = ["AmazonEFS", "AmazonEC2"];
+
+/// An unreachable host fails after this instead of the system's minutes-long TCP timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Chunks of a download in flight between the network and the reader.
 const CHUNKS_IN_FLIGHT: usize = 16;
@@ -135,6 +138,9 @@ struct PriceList {
 
 impl PriceList {
     fn new() -> Result<Self, CostError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|error| CostError::PriceListHttp {
@@ -143,7 +149,7 @@ impl PriceList {
             })?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { client })
     }
