@@ -3,7 +3,7 @@
 //!
 //! For each offer (AmazonEFS, AmazonEC2) the offer's region index names the region's current
 //! offer file; that file is streamed through the same reader and checks as `--offer-file`
-//! (service code, family, usage type, unit, duplicate SKUs, Local Zones), so the several-GB
+//! (service code, family, usage type, unit, duplicate SKUs, Local Zones), so the large
 //! AmazonEC2 file never sits in memory or on disk. Only when every offer has been read is the
 //! cache file replaced: a failed update leaves the old prices in use.
 
