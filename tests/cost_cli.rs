@@ -18,6 +18,8 @@ fn cloudstor(line: &str, paths: &[&str]) -> Output {
         .env_remove("AWS_REGION")
         .env_remove("AWS_DEFAULT_REGION")
         .env("AWS_CONFIG_FILE", "/nonexistent/cloudstor-test-config")
+        // Bundled prices only: a price cache left by `--update-prices` is not read.
+        .env("XDG_CACHE_HOME", "/nonexistent/cloudstor-test-cache")
         .output()
         .expect("run cloudstor")
 }
@@ -254,9 +256,11 @@ fn a_missing_price_is_named_never_guessed() {
     );
 }
 
-/// Five regions outside the first five, figures by hand from the cited sources: gp3 from S8
-/// (AWS's ebs.json, 2024-07-18), EFS Standard from S12 (Tokyo) and S15 (Seoul). Where the
-/// reference has no EFS figure the estimate stops and names the offer file, never guesses.
+/// Regions outside the first five, figures worked by hand from the cited sources. Four have
+/// an EBS and an EFS figure each: gp3 storage from S8 (AWS's ebs.json, 2024-07-18) and EFS from S12
+/// (Tokyo), S15 (Seoul), S10 (Sydney: AWS offer row APS2-TimedStorage-ByteHrs, 2017-06-01) and
+/// S5 (Ohio: Price List SKUs for us-east-2). Where no source has an EFS figure the estimate
+/// stops and names the offer file, never guesses.
 #[test]
 fn regions_beyond_the_first_five_are_priced_from_their_sources() {
     let tokyo = json("--size 100GB --region ap-northeast-1");
@@ -273,8 +277,18 @@ fn regions_beyond_the_first_five_are_priced_from_their_sources() {
     let seoul = json("--size 100GB --region ap-northeast-2");
     assert!(close(&seoul["ebs"]["total"], 9.12), "100 × $0.0912");
     assert!(close(&seoul["efs"]["total"], 33.0), "100 × $0.33");
+    let sydney = json("--size 100GB --region ap-southeast-2");
+    assert!(close(&sydney["ebs"]["total"], 9.60), "100 × $0.096");
+    assert!(close(&sydney["efs"]["total"], 36.0), "100 × $0.36 (S10)");
+    // Ohio, Elastic throughput with traffic: 100 × $0.30 storage + 50 GB × $0.03 read
+    // + 20 GB × $0.06 write = 30 + 1.50 + 1.20 = $32.70; gp3 100 × $0.08 = $8.00.
+    let ohio = json("--size 100GB --region us-east-2 --read-gb 50 --write-gb 20");
+    assert!(close(&ohio["ebs"]["total"], 8.0), "{}", ohio["ebs"]);
+    assert!(close(&ohio["efs"]["total"], 32.7), "{}", ohio["efs"]);
+    // S5 has Archive for Ohio: 100 GiB with 10% in Archive = 90 × $0.30 + 10 × $0.008.
+    let archive = json("--size 100GB --region us-east-2 --archive-share 10%");
+    assert!(close(&archive["efs"]["total"], 27.08), "{}", archive["efs"]);
     for (region, gp3) in [
-        ("ap-southeast-2", 0.096),
         ("sa-east-1", 0.152),
         ("eu-north-1", 0.0836),
         ("eu-west-2", 0.0928),

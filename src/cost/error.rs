@@ -191,6 +191,73 @@ pub enum CostError {
     )]
     OfferTermsFirst { path: PathBuf },
 
+    #[error(
+        "cannot read the cached prices {}: {source}; run `cloudstor cost --update-prices` again, \
+         or delete the file to use the bundled prices",
+        path.display()
+    )]
+    CacheRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(
+        "the cached prices {} are damaged ({source}); run `cloudstor cost --update-prices` \
+         again, or delete the file to use the bundled prices",
+        path.display()
+    )]
+    CacheFormat {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+
+    #[error(
+        "the cached prices {} hold prices for {found}, not for the region the file is named \
+         after; run `cloudstor cost --update-prices` again, or delete the file",
+        path.display()
+    )]
+    CacheRegion { path: PathBuf, found: String },
+
+    #[error("cannot write the price cache {}: {source}", path.display())]
+    CacheWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("no cache directory for the prices: set XDG_CACHE_HOME (an absolute path) or HOME")]
+    NoCacheDir,
+
+    #[error("cannot fetch {url}: {reason}")]
+    PriceListHttp { url: String, reason: String },
+
+    #[error("{url} is not an AWS Price List region index: {reason}")]
+    PriceListIndex { url: String, reason: String },
+
+    #[error(
+        "AWS's price list has no {offer_code} prices for region {region:?} ({url} does not list \
+         it); check the region code"
+    )]
+    PriceListRegion {
+        offer_code: &'static str,
+        region: String,
+        url: String,
+    },
+
+    #[error("{url} should hold the {expected} offer but holds {found}")]
+    PriceListWrongOffer {
+        url: String,
+        expected: &'static str,
+        found: String,
+    },
+
+    #[error(
+        "{problem}\n--update-prices changed nothing: the prices in use (cached or bundled) stay as \
+         they were; retry later, check the network, or unset CLOUDSTOR_PRICE_LIST_URL if it \
+         points elsewhere"
+    )]
+    // Not a `source`: the message already includes it, and `{:#}` would print it twice.
+    UpdateFailed { problem: Box<CostError> },
+
     #[error("the bundled price table is broken: {0}")]
     BundledPrices(#[from] toml::de::Error),
 

@@ -4,7 +4,8 @@
 //!
 //! - [`Size`] and [`Share`]: the user's quantities, parsed strictly (GB, GiB, TB, TiB; percentages).
 //! - [`PriceBook`]: list prices per region and [`Dimension`], from the bundled, sourced table
-//!   (`prices.toml`) and from AWS Price List offer files (`offer` module).
+//!   (`prices.toml`), the price cache `cloudstor cost --update-prices` fills from AWS's Price
+//!   List (`cache` and `update` modules) and AWS Price List offer files (`offer` module).
 //! - [`Scenario`] → [`Comparison`]: the bill as AWS computes it, line by line, for one EFS file
 //!   system and the EBS volumes that would hold the same data, with the cheaper option, the
 //!   crossover sizes and the differences that are not about price.
@@ -13,6 +14,7 @@
 //!
 //! The formulas and their sources are explained in `docs/cost-model.md`.
 
+mod cache;
 mod compare;
 mod ebs;
 mod efs;
@@ -24,7 +26,10 @@ mod price;
 mod render;
 mod scenario;
 mod size;
+#[cfg(feature = "aws")]
+mod update;
 
+pub use cache::{CachedOffer, CachedPrices, cache_dir, cache_file};
 pub use compare::{
     Choice, Comparison, Crossover, Crossovers, CurvePoint, Verdict, compare, cost_curve,
 };
@@ -36,6 +41,8 @@ pub use price::{Dimension, Price, PriceBook, RegionPrices};
 pub use render::render_table;
 pub use scenario::{EbsConfig, EfsConfig, Layout, Scenario};
 pub use size::{Share, Size};
+#[cfg(feature = "aws")]
+pub use update::{PRICE_LIST_URL, PRICE_LIST_URL_ENV, update_prices};
 
 /// One line of a bill: `quantity × unit_price = cost`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -83,20 +83,42 @@ struct Reading<'p> {
     problem: Option<CostError>,
 }
 
+/// What an offer file holds that the estimator uses.
+#[cfg_attr(
+    not(feature = "aws"),
+    expect(
+        dead_code,
+        reason = "code and date are read by --update-prices (aws feature)"
+    )
+)]
+pub(crate) struct Offer {
+    /// e.g. "AmazonEFS".
+    pub code: String,
+    /// The offer's `publicationDate`, when it has one.
+    pub publication_date: Option<String>,
+    pub prices: Vec<OfferPrice>,
+}
+
 pub(crate) fn read_offer_file(path: &Path) -> Result<Vec<OfferPrice>, CostError> {
     let file = File::open(path).map_err(|source| CostError::OfferFileRead {
         path: path.to_path_buf(),
         source,
     })?;
+    Ok(read_offer(BufReader::new(file), path)?.prices)
+}
+
+/// Reads an offer from any reader (a file, or a download as it arrives). `origin` names it in
+/// prices and errors: a path, or the URL it came from.
+pub(crate) fn read_offer(reader: impl Read, origin: &Path) -> Result<Offer, CostError> {
     let reading = RefCell::new(Reading {
-        path,
+        path: origin,
         offer_code: None,
         publication_date: None,
         products: None,
         prices: Vec::new(),
         problem: None,
     });
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(file));
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let parsed = OfferSeed(&reading)
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end());
@@ -105,16 +127,20 @@ pub(crate) fn read_offer_file(path: &Path) -> Result<Vec<OfferPrice>, CostError>
         return Err(problem);
     }
     parsed.map_err(|source| CostError::OfferFileFormat {
-        path: path.to_path_buf(),
+        path: origin.to_path_buf(),
         source,
     })?;
-    let prices = without_duplicates(path, reading.prices)?;
+    let prices = without_duplicates(origin, reading.prices)?;
     if prices.is_empty() {
         return Err(CostError::OfferFileEmpty {
-            path: path.to_path_buf(),
+            path: origin.to_path_buf(),
         });
     }
-    Ok(prices)
+    Ok(Offer {
+        code: reading.offer_code.unwrap_or_default(),
+        publication_date: reading.publication_date,
+        prices,
+    })
 }
 
 /// One price per region and dimension: SKUs that agree collapse, SKUs that differ are refused.

@@ -3,6 +3,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::cache;
 use super::error::CostError;
 use super::offer;
 
@@ -140,7 +141,7 @@ impl Dimension {
 }
 
 /// A list price and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Price {
     /// USD per [`Dimension::unit`].
     pub usd: f64,
@@ -202,6 +203,22 @@ impl PriceBook {
             self.insert(&found.region, found.dimension, found.price);
         }
         Ok(count)
+    }
+
+    /// Lets the prices `--update-prices` cached for `region` replace the bundled ones. Returns
+    /// what the cache holds, or `None` when nothing is cached for the region.
+    pub fn add_cached(
+        &mut self,
+        cache_dir: &Path,
+        region: &str,
+    ) -> Result<Option<cache::CachedPrices>, CostError> {
+        let Some(cached) = cache::read(cache_dir, region)? else {
+            return Ok(None);
+        };
+        for (dimension, price) in &cached.prices {
+            self.insert(region, *dimension, price.clone());
+        }
+        Ok(Some(cached))
     }
 
     /// The prices of one region; an error when nothing at all is known for it.

@@ -19,8 +19,12 @@ pub struct Args {
     /// Data per volume: a number and GB or TB, as AWS means them (1 GB = 2^30 bytes = 1 GiB;
     /// GiB and TiB are accepted too), e.g. 100GB.
     // Hyphen values reach the parser, so "-5GB" is refused as a size, not taken for a flag.
-    #[arg(long, allow_hyphen_values = true)]
-    size: Size,
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "update_prices"
+    )]
+    size: Option<Size>,
     /// AWS region, any case [default: AWS_REGION, else the profile's region, else us-east-1].
     #[arg(long, value_parser = region_name)]
     region: Option<String>,
@@ -78,6 +82,14 @@ pub struct Args {
     /// bundled ones; repeatable.
     #[arg(long = "offer-file", value_name = "PATH")]
     offer_files: Vec<PathBuf>,
+    /// Fetch the region's current EFS and EBS prices from AWS's public Price List (no
+    /// credentials; the AmazonEFS and AmazonEC2 offers, streamed) into the price cache,
+    /// $XDG_CACHE_HOME/cloudstor or ~/.cache/cloudstor. Later estimates for the region use the
+    /// cache over the bundled table (offer files given with --offer-file win over both) and
+    /// show each price's offer date and fetch date. A failed update changes nothing. With
+    /// --size, the estimate follows with the new prices.
+    #[arg(long)]
+    update_prices: bool,
     /// Print the comparison as JSON.
     #[arg(long)]
     json: bool,
@@ -103,9 +115,16 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.plot {
         check_plot_path(path)?;
     }
-    let book = price_book(&args.offer_files)?;
-    let comparisons = scenarios(&args)
-        .await?
+    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
+    let region = region(&args, spec.as_ref()).await?;
+    if args.update_prices {
+        update_prices(&region).await?;
+    }
+    let Some(size) = args.size else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let book = price_book(&args.offer_files, &region)?;
+    let comparisons = scenarios(&args, spec.as_ref(), size, region)?
         .into_iter()
         .map(|(name, scenario)| Ok((name, cost::compare(&scenario, &book)?)))
         .collect::<anyhow::Result<Vec<Named>>>()?;
@@ -116,31 +135,58 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The flags' scenario, or with -f one per file system of the spec. The region is the flag's,
-/// else the spec's, else the AWS chain's.
-async fn scenarios(args: &Args) -> anyhow::Result<Vec<(Option<String>, Scenario)>> {
-    let spec = args.spec.as_deref().map(Spec::load).transpose()?;
-    let spec_region = spec.as_ref().and_then(|spec| spec.stack.region.clone());
+/// The flag's region, else the spec's, else the AWS chain's.
+async fn region(args: &Args, spec: Option<&Spec>) -> anyhow::Result<String> {
+    let spec_region = spec.and_then(|spec| spec.stack.region.clone());
     let region = match args.region.clone().or(spec_region) {
         Some(region) => region,
         None => default_region().await,
     };
-    let region = region_name(&region).map_err(anyhow::Error::msg)?;
-    let base = args.scenario(region);
+    region_name(&region).map_err(anyhow::Error::msg)
+}
+
+/// The flags' scenario, or with -f one per file system of the spec.
+fn scenarios(
+    args: &Args,
+    spec: Option<&Spec>,
+    size: Size,
+    region: String,
+) -> anyhow::Result<Vec<(Option<String>, Scenario)>> {
+    let base = args.scenario(size, region);
     let Some(spec) = spec else {
         return Ok(vec![(None, base)]);
     };
-    Ok(cost::scenarios_from_spec(&spec, &base)?
+    Ok(cost::scenarios_from_spec(spec, &base)?
         .into_iter()
         .map(|(name, scenario)| (Some(name), scenario))
         .collect())
 }
 
+/// Fetches the region's prices into the cache and says what was stored (on stderr, so the
+/// estimate that may follow stays clean on stdout).
+async fn update_prices(region: &str) -> anyhow::Result<()> {
+    let cache_dir = cost::cache_dir().ok_or(cost::CostError::NoCacheDir)?;
+    let (cached, path) = cost::update_prices(region, &cache_dir).await?;
+    let offers = cached
+        .offers
+        .iter()
+        .map(|offer| format!("{} published {}", offer.offer_code, offer.publication_date))
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!(
+        "Cached {} prices for {region} from the AWS Price List ({offers}; fetched {}) in {}",
+        cached.prices.len(),
+        cached.fetched_at,
+        path.display()
+    );
+    Ok(())
+}
+
 impl Args {
-    fn scenario(&self, region: String) -> Scenario {
+    fn scenario(&self, size: Size, region: String) -> Scenario {
         Scenario {
             region,
-            size: self.size,
+            size,
             replicas: self.replicas,
             layout: if self.per_task {
                 Layout::PerTask
@@ -186,8 +232,12 @@ fn throughput_modes() -> impl TypedValueParser<Value = ThroughputMode> {
     })
 }
 
-fn price_book(offer_files: &[PathBuf]) -> anyhow::Result<PriceBook> {
+/// Bundled prices, replaced by the region's cached ones, replaced by any offer files given.
+fn price_book(offer_files: &[PathBuf], region: &str) -> anyhow::Result<PriceBook> {
     let mut book = PriceBook::bundled()?;
+    if let Some(cache_dir) = cost::cache_dir() {
+        book.add_cached(&cache_dir, region)?;
+    }
     for path in offer_files {
         book.add_offer_file(path)?;
     }
