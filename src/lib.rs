@@ -18,8 +18,10 @@
 //! - [`cfn`]: the same spec as a CloudFormation template, deployed as a stack through change
 //!   sets (the `--engine cloudformation` of apply and destroy, and `cloudstor template`).
 //! - [`bootstrap`]: the node script (NFS client + plugin), its user data, the plugin package.
-//! - [`cost`]: EFS vs EBS monthly cost estimator with bundled, sourced price tables.
-//! - [`plugin`]: the Docker VolumeDriver plugin that runs on every swarm node.
+//! - [`cost`]: EFS vs EBS monthly cost estimator: bundled, sourced price tables, AWS offer
+//!   files read as streams, and a price cache `cost --update-prices` fills from AWS's Price List.
+//! - [`plugin`]: the volume plugin that runs on every swarm node: Docker's VolumeDriver
+//!   protocol and CSI (Swarm cluster volumes) over one volume store.
 //!
 //! The binaries in `src/bin/` only parse arguments, call one library function and render.
 //! The provisioner modules need the default `aws` feature; `plugin`, `cost`, `spec` and
