@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::{unix_now, unix_now_millis};
 use super::error::Error;
 use super::lease;
-use super::store::{FsRoot, Store, Volume};
+use super::store::{FsRoot, ManagedBy, Store, Volume};
 
 const REMOVAL_FILE: &str = "removal.json";
 
@@ -145,6 +145,9 @@ pub fn restore(store: &Store, id: &str) -> Result<Volume, Error> {
     let target = root.volumes_dir().join(&entry.name);
     std::fs::create_dir_all(root.volumes_dir())
         .map_err(Error::io("cannot create", root.volumes_dir()))?;
+    if Volume::load(&entry.dir)?.meta.managed_by == ManagedBy::Swarm {
+        root.mark_cluster(&entry.name)?;
+    }
     match std::fs::rename(&entry.dir, &target) {
         Ok(()) => {}
         Err(err)
@@ -153,6 +156,7 @@ pub fn restore(store: &Store, id: &str) -> Result<Volume, Error> {
                 ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
             ) =>
         {
+            root.unmark_unless_cluster(&target)?;
             return Err(Error::RestoreConflict {
                 id: id.to_string(),
                 volume: entry.name,
