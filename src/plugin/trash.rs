@@ -242,4 +242,39 @@ mod tests {
             Err(Error::TrashNotFound { .. })
         ));
     }
+
+    /// A restored cluster volume is listed as one again before it reappears, and a restore
+    /// refused because a VolumeDriver volume took the name leaves that volume listed.
+    #[test]
+    fn a_restored_cluster_volume_stays_out_of_the_volume_driver_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let root = &store.roots()[0];
+        let name = VolumeName::parse("web").unwrap();
+        let commit = crate::plugin::lane::Commit::unbounded();
+        root.verify().unwrap();
+        let volume = root
+            .create(&name, None, ManagedBy::Swarm, "n1", &commit)
+            .unwrap();
+        let entry = move_in(root, &volume, "n1").unwrap();
+        root.unmark_cluster("web").unwrap();
+        let listed = |side| root.list_managed_by(side).unwrap().len();
+
+        store.create(&name, None, "n1").unwrap();
+        let err = restore(&store, &entry.id).unwrap_err();
+        assert!(matches!(err, Error::RestoreConflict { .. }), "{err}");
+        assert_eq!(
+            listed(ManagedBy::VolumeDriver),
+            1,
+            "the local volume stays listed"
+        );
+        let local = store.find(&name).unwrap().unwrap();
+        move_in(root, &local, "n1").unwrap();
+
+        restore(&store, &entry.id).unwrap();
+        assert_eq!(
+            (listed(ManagedBy::VolumeDriver), listed(ManagedBy::Swarm)),
+            (0, 1)
+        );
+    }
 }
