@@ -919,6 +919,17 @@ async fn the_csi_plugin_refuses_a_volumedriver_volume() {
                 .map(drop),
             Code::FailedPrecondition,
         ),
+        (
+            csi.controller
+                .validate_volume_capabilities(ValidateVolumeCapabilitiesRequest {
+                    volume_id: "local".into(),
+                    volume_capabilities: vec![capability(Mode::MultiNodeMultiWriter)],
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Code::FailedPrecondition,
+        ),
     ];
     for (answer, code) in refusals {
         let status = answer.unwrap_err();
