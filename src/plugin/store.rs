@@ -86,7 +86,7 @@ impl FsRoot {
         self.path.join(CLUSTER_DIR).join(name)
     }
 
-    /// Lists `volume` as a cluster volume. Written before the volume appears in `volumes/`
+    /// Records `name` as a cluster volume's. Written before the volume appears in `volumes/`
     /// (or comes back from the trash), so the VolumeDriver List never shows it.
     pub fn mark_cluster(&self, name: &str) -> Result<(), Error> {
         let entry = self.cluster_entry(name);
@@ -152,8 +152,11 @@ impl FsRoot {
                 .and_then(|existing| same_options(existing, requested)),
             Err(err) => Err(err),
         };
-        self.settle_cluster_entry(&target, &created)?;
-        created
+        // A failed create reports why it failed, not a failure to tidy up after it.
+        let settled = self.settle_cluster_entry(&target, &created);
+        let volume = created?;
+        settled?;
+        Ok(volume)
     }
 
     /// After a create: a cluster volume keeps its entry; any other outcome leaves none (a
