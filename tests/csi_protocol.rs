@@ -801,3 +801,147 @@ fn a_malformed_instance_metadata_endpoint_stops_the_plugin_with_a_clear_error() 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(ENDPOINT_VAR), "{stderr}");
 }
+
+/// A CSI plugin and a VolumeDriver plugin on one node and one store, as when both packages
+/// are installed on the same file system.
+fn both_plugins(shared: &Path) -> (TestPlugin, TestPlugin) {
+    let cluster = TestPlugin::start(shared, "node-a", CSI);
+    let local = TestPlugin::start(shared, "node-a", "");
+    (cluster, local)
+}
+
+fn listed(plugin: &TestPlugin) -> Vec<String> {
+    let reply = plugin.ok("/VolumeDriver.List", "{}");
+    let volumes = reply["Volumes"].as_array().unwrap();
+    volumes
+        .iter()
+        .map(|volume| volume["Name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Docker resolves a bare name to the VolumeDriver volume first: had that plugin listed the
+/// cluster volume, `docker volume rm NAME` would trash it behind Swarm's back.
+#[tokio::test]
+async fn the_volumedriver_plugin_neither_lists_nor_touches_a_cluster_volume() {
+    let (shared, targets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (cluster, local) = both_plugins(shared.path());
+    let mut csi = connect(&cluster.socket).await;
+    csi.controller
+        .create_volume(create("web-data", Mode::MultiNodeMultiWriter, &[]))
+        .await
+        .unwrap();
+    let task = targets.path().join("task");
+    csi.node
+        .node_publish_volume(publish("web-data", &task, Mode::MultiNodeMultiWriter))
+        .await
+        .unwrap();
+    std::fs::write(task.join("kept"), "swarm's data").unwrap();
+    local.ok("/VolumeDriver.Create", r#"{"Name":"local"}"#);
+    assert_eq!(listed(&local), ["local"]);
+
+    let roots = [shared.path(), &local.state_dir()];
+    let before = snapshot(&roots);
+    let name = r#"{"Name":"web-data"}"#;
+    let mount = r#"{"Name":"web-data","ID":"c1"}"#;
+    for (endpoint, body) in [
+        ("/VolumeDriver.Get", name),
+        ("/VolumeDriver.Path", name),
+        ("/VolumeDriver.Mount", mount),
+        ("/VolumeDriver.Remove", name),
+        ("/VolumeDriver.Create", name),
+        (
+            "/VolumeDriver.Create",
+            r#"{"Name":"web-data","Opts":{"uid":"7"}}"#,
+        ),
+    ] {
+        let err = local.err(endpoint, body);
+        assert!(
+            err.contains("volume web-data is a Swarm cluster volume (created through CSI)")
+                && err.contains("nothing was changed")
+                && err.contains("docker volume rm --force")
+                && err.contains("cluster ID"),
+            "{endpoint} {body}: {err}"
+        );
+    }
+    // It never mounted the volume, so an Unmount or a release has nothing to let go of.
+    local.ok("/VolumeDriver.Unmount", mount);
+    let released = local.ok("/Cloudstor.Release", name);
+    assert_eq!(released["Released"], 0, "{released}");
+    assert_eq!(listed(&local), ["local"]);
+    assert_eq!(
+        snapshot(&roots),
+        before,
+        "the VolumeDriver plugin changed the store"
+    );
+
+    csi.node
+        .node_unpublish_volume(unpublish("web-data", &task))
+        .await
+        .unwrap();
+    let data = shared.path().join("volumes/web-data/data/kept");
+    assert_eq!(std::fs::read_to_string(data).unwrap(), "swarm's data");
+}
+
+/// The same from the other side: Swarm may neither take over, delete nor publish a
+/// VolumeDriver volume's name.
+#[tokio::test]
+async fn the_csi_plugin_refuses_a_volumedriver_volume() {
+    let (shared, targets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (cluster, local) = both_plugins(shared.path());
+    local.ok("/VolumeDriver.Create", r#"{"Name":"local"}"#);
+    let mut csi = connect(&cluster.socket).await;
+
+    let roots = [shared.path(), targets.path(), &cluster.state_dir()];
+    let before = snapshot(&roots);
+    let task = targets.path().join("task");
+    let refusals = [
+        (
+            csi.controller
+                .create_volume(create("local", Mode::MultiNodeMultiWriter, &[]))
+                .await
+                .map(drop),
+            Code::AlreadyExists,
+        ),
+        (
+            csi.controller
+                .delete_volume(DeleteVolumeRequest {
+                    volume_id: "local".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Code::FailedPrecondition,
+        ),
+        (
+            csi.node
+                .node_publish_volume(publish("local", &task, Mode::MultiNodeMultiWriter))
+                .await
+                .map(drop),
+            Code::FailedPrecondition,
+        ),
+        (
+            csi.controller
+                .validate_volume_capabilities(ValidateVolumeCapabilitiesRequest {
+                    volume_id: "local".into(),
+                    volume_capabilities: vec![capability(Mode::MultiNodeMultiWriter)],
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Code::FailedPrecondition,
+        ),
+    ];
+    for (answer, code) in refusals {
+        let status = answer.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains("volume local is a VolumeDriver volume")
+                && status.message().contains("nothing was changed"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(snapshot(&roots), before, "the CSI plugin changed the store");
+    assert_eq!(listed(&local), ["local"]);
+}

@@ -28,6 +28,18 @@ pub enum Error {
         existing: String,
         requested: String,
     },
+    #[error(
+        "volume {volume} is a Swarm cluster volume (created through CSI); nothing was changed. \
+         Manage it on a manager with `docker volume rm --force` / `docker volume update`, \
+         or address it by its cluster ID (`docker volume ls --cluster`)"
+    )]
+    ClusterVolume { volume: String },
+    #[error(
+        "volume {volume} is a VolumeDriver volume (`docker volume create -d DRIVER`), not a \
+         Swarm cluster volume; nothing was changed. Give the cluster volume another name, or \
+         manage this one through the VolumeDriver plugin"
+    )]
+    NotClusterVolume { volume: String },
     #[error("no {mode} file system is configured; add one to [[filesystems]] in the plugin config")]
     NoFilesystem { mode: &'static str },
     #[error("volume {volume} is mounted by {mounts} container(s) on this node; stop them first")]

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::lease::NODES_DIR;
-use super::store::FsRoot;
+use super::store::{FsRoot, VOLUMES_DIR};
 
 const MARKER_FILE: &str = ".cloudstor-store.json";
 /// What a store written by a plugin before markers existed holds; such a store is adopted.
-const STORE_DIRS: [&str; 4] = ["volumes", "trash", ".staging", NODES_DIR];
+const STORE_DIRS: [&str; 4] = [VOLUMES_DIR, "trash", ".staging", NODES_DIR];
 
 static MARKER_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -148,13 +148,18 @@ impl FsRoot {
     /// `nodes/` is made first, here only: a heartbeat never makes it (see `lease::beat`), so
     /// a file system replaced after a node last read its marker (which an NFS client may
     /// still serve from its cache) gets no heartbeat that would make it look like a store.
+    /// `volumes/` is made with it: a node that lists the new store before its first volume
+    /// exists would otherwise cache "no such directory" (NFS keeps that for up to 60 s) and
+    /// not see a volume another node creates meanwhile.
     fn write_marker(&self) -> Result<StoreMarker, Error> {
-        let nodes = self.path.join(NODES_DIR);
-        match std::fs::create_dir(&nodes) {
-            Err(err) if err.kind() != ErrorKind::AlreadyExists => {
-                return Err(Error::io("cannot create", nodes)(err));
+        for dir in [NODES_DIR, VOLUMES_DIR] {
+            let path = self.path.join(dir);
+            match std::fs::create_dir(&path) {
+                Err(err) if err.kind() != ErrorKind::AlreadyExists => {
+                    return Err(Error::io("cannot create", path)(err));
+                }
+                _ => {}
             }
-            _ => {}
         }
         let path = self.path.join(MARKER_FILE);
         let marker = StoreMarker {
@@ -247,7 +252,7 @@ mod tests {
                 .unwrap();
         assert_eq!(recorded, made);
         node.verify().unwrap();
-        assert_eq!(entries(dir.path()), [MARKER_FILE, NODES_DIR]);
+        assert_eq!(entries(dir.path()), [MARKER_FILE, NODES_DIR, VOLUMES_DIR]);
     }
 
     #[test]
@@ -318,7 +323,7 @@ mod tests {
         }
         assert_eq!(
             entries(dir.path()),
-            [MARKER_FILE, NODES_DIR],
+            [MARKER_FILE, NODES_DIR, VOLUMES_DIR],
             "no temporary left"
         );
     }

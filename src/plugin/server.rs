@@ -181,9 +181,10 @@ async fn get(State(driver): Shared, Body(body): Body) -> Result<Response, BadReq
     let request: NameRequest = parse("/VolumeDriver.Get", &body)?;
     let found = within_budget(driver.get(&request.name)).await;
     // Docker asks Get before every Create, and asks every driver about a name it does not
-    // know: "no such volume" is the ordinary answer there, not a refusal worth a warning.
-    if let Err(err @ Error::NotFound { .. }) = &found {
-        debug!(error = %err, "no such volume");
+    // know: "no such volume" is the ordinary answer there, not a refusal worth a warning;
+    // so is "a cluster volume", which Docker then finds through Swarm.
+    if let Err(err @ (Error::NotFound { .. } | Error::ClusterVolume { .. })) = &found {
+        debug!(error = %err, "not a volume of this plugin");
         return Ok(refusal(err));
     }
     Ok(reply(found.map(|volume| GetResponse {

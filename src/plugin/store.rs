@@ -8,6 +8,8 @@
 //! volumes/<name>/data/           what containers see
 //! volumes/<name>/leases/<node>.lease
 //! nodes/<node>.alive             heartbeats (see `lease`)
+//! cluster/<name>                 one empty file per Swarm cluster volume, so the VolumeDriver
+//!                                List leaves them out without reading every volume.json
 //! trash/<name>@<millis>/         removed volumes (see `trash`)
 //! .staging/                      volumes being built; renamed into volumes/ when complete
 //! .cloudstor-store.json          the marker: which file system this is
@@ -17,6 +19,7 @@
 //! writes: an EFS file system that is not mounted leaves an empty local directory, and a moved
 //! share leaves nothing, and in neither case may a volume be rebuilt on the node's own disk.
 
+use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,8 @@ use super::options::{PerformanceMode, VolumeOptions};
 
 const META_FILE: &str = "volume.json";
 const DATA_DIR: &str = "data";
+const CLUSTER_DIR: &str = "cluster";
+pub const VOLUMES_DIR: &str = "volumes";
 
 static STAGING_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -66,7 +71,7 @@ impl FsRoot {
     }
 
     pub fn volumes_dir(&self) -> PathBuf {
-        self.path.join("volumes")
+        self.path.join(VOLUMES_DIR)
     }
 
     pub fn trash_dir(&self) -> PathBuf {
@@ -75,6 +80,31 @@ impl FsRoot {
 
     pub fn staging_dir(&self) -> PathBuf {
         self.path.join(".staging")
+    }
+
+    fn cluster_entry(&self, name: &str) -> PathBuf {
+        self.path.join(CLUSTER_DIR).join(name)
+    }
+
+    /// Records `name` as a cluster volume's. Written before the volume appears in `volumes/`
+    /// (or comes back from the trash), so the VolumeDriver List never shows it.
+    pub fn mark_cluster(&self, name: &str) -> Result<(), Error> {
+        let entry = self.cluster_entry(name);
+        let dir = entry.parent().expect("an entry is in cluster/");
+        std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
+        std::fs::write(&entry, b"").map_err(Error::io("cannot write", &entry))
+    }
+
+    /// Drops the cluster-volume entry of `name`, if there is one: the name is free again
+    /// or belongs to a VolumeDriver volume.
+    pub fn unmark_cluster(&self, name: &str) -> Result<(), Error> {
+        let entry = self.cluster_entry(name);
+        match std::fs::remove_file(&entry) {
+            Err(err) if err.kind() != ErrorKind::NotFound => {
+                Err(Error::io("cannot remove", entry)(err))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The volume called `name` on this file system, if there is one.
@@ -89,6 +119,7 @@ impl FsRoot {
         &self,
         name: &VolumeName,
         requested: Option<&VolumeOptions>,
+        managed_by: ManagedBy,
         node: &str,
         commit: &Commit,
     ) -> Result<Volume, Error> {
@@ -98,18 +129,60 @@ impl FsRoot {
             options: requested.cloned().unwrap_or_default(),
             created_at: unix_now(),
             created_by: node.to_string(),
+            managed_by,
         };
         let staging = build_staged(self, &meta, node)?;
         let target = self.volumes_dir().join(name.as_str());
-        let renamed = self.commit_staged(&staging, &target, commit);
+        let renamed = match managed_by {
+            ManagedBy::Swarm => self
+                .mark_cluster(name.as_str())
+                .and_then(|()| self.commit_staged(&staging, &target, commit)),
+            ManagedBy::VolumeDriver => self.commit_staged(&staging, &target, commit),
+        };
         if !matches!(renamed, Ok(true)) {
             let _ = std::fs::remove_dir_all(&staging);
         }
-        match renamed {
-            Ok(true) => Ok(Volume { meta, dir: target }),
-            Ok(false) => same_options(Volume::load(&target)?, requested),
+        let created = match renamed {
+            Ok(true) => Ok(Volume {
+                meta,
+                dir: target.clone(),
+            }),
+            Ok(false) => Volume::load(&target)
+                .and_then(|existing| existing.managed_by(managed_by))
+                .and_then(|existing| same_options(existing, requested)),
             Err(err) => Err(err),
+        };
+        // A failed create reports why it failed, not a failure to tidy up after it.
+        let settled = self.settle_cluster_entry(&target, &created);
+        let volume = created?;
+        settled?;
+        Ok(volume)
+    }
+
+    /// After a create: a cluster volume keeps its entry; any other outcome leaves none (a
+    /// VolumeDriver volume, or a cluster create that lost or failed, or one that crashed
+    /// between entry and rename and left the entry behind).
+    fn settle_cluster_entry(
+        &self,
+        target: &Path,
+        created: &Result<Volume, Error>,
+    ) -> Result<(), Error> {
+        match created {
+            Ok(volume) if volume.meta.managed_by == ManagedBy::Swarm => Ok(()),
+            Ok(volume) => self.unmark_cluster(&volume.meta.name),
+            Err(_) => self.unmark_unless_cluster(target),
         }
+    }
+
+    /// Drops the cluster-volume entry of the volume at `target` unless a cluster volume is
+    /// there: after a create or restore that did not put one there.
+    pub fn unmark_unless_cluster(&self, target: &Path) -> Result<(), Error> {
+        let there = Volume::load_if_present(target)?;
+        if there.is_some_and(|volume| volume.meta.managed_by == ManagedBy::Swarm) {
+            return Ok(());
+        }
+        let name = target.file_name().expect("a volume dir has a name");
+        self.unmark_cluster(&name.to_string_lossy())
     }
 
     /// `Ok(false)` when a volume of that name appeared meanwhile.
@@ -141,6 +214,28 @@ pub struct VolumeMeta {
     pub options: VolumeOptions,
     pub created_at: u64,
     pub created_by: String,
+    /// Missing in VolumeDriver volumes and in every volume from before cluster volumes
+    /// were told apart, which are VolumeDriver volumes.
+    #[serde(default, skip_serializing_if = "ManagedBy::is_volume_driver")]
+    pub managed_by: ManagedBy,
+}
+
+/// Which protocol a volume belongs to: each plugin serves only its own, so Docker never
+/// knows one name twice and neither side can remove or mount the other's volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    /// Docker's VolumeDriver protocol (`docker volume create -d`, `docker run -v`).
+    #[default]
+    VolumeDriver,
+    /// Swarm, through CSI CreateVolume: a cluster volume.
+    Swarm,
+}
+
+impl ManagedBy {
+    fn is_volume_driver(&self) -> bool {
+        *self == Self::VolumeDriver
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +269,16 @@ impl Volume {
             meta,
             dir: dir.to_path_buf(),
         }))
+    }
+
+    /// The volume, if it belongs to `side`; otherwise the refusal that says whose it is.
+    pub fn managed_by(self, side: ManagedBy) -> Result<Self, Error> {
+        let volume = self.meta.name.clone();
+        match (self.meta.managed_by, side) {
+            (owner, side) if owner == side => Ok(self),
+            (ManagedBy::Swarm, _) => Err(Error::ClusterVolume { volume }),
+            (ManagedBy::VolumeDriver, _) => Err(Error::NotClusterVolume { volume }),
+        }
     }
 
     /// The directory Docker bind-mounts into containers.
@@ -275,7 +380,8 @@ impl Store {
             .unwrap_or_default();
         let root = self.root_for(perfmode)?;
         root.verify()?;
-        root.create(name, requested, node, &Commit::unbounded())
+        let side = ManagedBy::VolumeDriver;
+        root.create(name, requested, side, node, &Commit::unbounded())
     }
 
     /// Names and mountpoints of every volume on every file system, sorted.
@@ -306,6 +412,24 @@ impl FsRoot {
                 volumes.push((name, entry.path().join(DATA_DIR)));
             }
         }
+        Ok(volumes)
+    }
+
+    /// Like [`FsRoot::list`], only the volumes of one side. Cluster volumes are known from
+    /// `cluster/` (one more directory listing), not from each volume's metadata.
+    pub fn list_managed_by(&self, side: ManagedBy) -> Result<Vec<(VolumeName, PathBuf)>, Error> {
+        let dir = self.path.join(CLUSTER_DIR);
+        let cluster: HashSet<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<_>>()
+                .map_err(Error::io("cannot list", &dir))?,
+            Err(err) if err.kind() == ErrorKind::NotFound => HashSet::new(),
+            Err(err) => return Err(Error::io("cannot list", dir)(err)),
+        };
+        let wanted = side == ManagedBy::Swarm;
+        let mut volumes = self.list()?;
+        volumes.retain(|(name, _)| cluster.contains(name.as_str()) == wanted);
         Ok(volumes)
     }
 }
@@ -436,5 +560,45 @@ pub(crate) mod tests {
         let err = store.create(&name("v1"), Some(&maxio), "n1").unwrap_err();
         assert!(err.to_string().contains("no maxIO file system"), "{err}");
         assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_without_managed_by_is_a_volume_driver_volume_and_stays_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let volume = store.create(&name("old"), None, "n1").unwrap();
+        let record = std::fs::read_to_string(volume.dir.join(META_FILE)).unwrap();
+        assert!(!record.contains("managed_by"), "{record}");
+        let loaded = Volume::load(&volume.dir).unwrap();
+        assert_eq!(loaded.meta.managed_by, ManagedBy::VolumeDriver);
+        let err = loaded.managed_by(ManagedBy::Swarm).unwrap_err();
+        assert!(matches!(err, Error::NotClusterVolume { .. }), "{err}");
+    }
+
+    #[test]
+    fn only_a_cluster_volume_keeps_an_entry_in_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let root = &store.roots()[0];
+        let create =
+            |raw: &str, side| root.create(&name(raw), None, side, "n1", &Commit::unbounded());
+        create("web", ManagedBy::Swarm).unwrap();
+        create("plain", ManagedBy::VolumeDriver).unwrap();
+        // A cluster create that crashed after its entry, then the name taken locally.
+        root.mark_cluster("late").unwrap();
+        create("late", ManagedBy::VolumeDriver).unwrap();
+        let err = create("plain", ManagedBy::Swarm).unwrap_err();
+        assert!(matches!(err, Error::NotClusterVolume { .. }), "{err}");
+        let names = |side| -> Vec<String> {
+            let listed = root.list_managed_by(side).unwrap();
+            listed
+                .into_iter()
+                .map(|(name, _)| name.to_string())
+                .collect()
+        };
+        assert_eq!(names(ManagedBy::VolumeDriver), ["late", "plain"]);
+        assert_eq!(names(ManagedBy::Swarm), ["web"]);
+        let record = std::fs::read_to_string(dir.path().join("volumes/web").join(META_FILE));
+        assert!(record.unwrap().contains(r#""managed_by": "swarm""#));
     }
 }

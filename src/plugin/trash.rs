@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::{unix_now, unix_now_millis};
 use super::error::Error;
 use super::lease;
-use super::store::{FsRoot, Store, Volume};
+use super::store::{FsRoot, ManagedBy, Store, Volume};
 
 const REMOVAL_FILE: &str = "removal.json";
 
@@ -145,6 +145,9 @@ pub fn restore(store: &Store, id: &str) -> Result<Volume, Error> {
     let target = root.volumes_dir().join(&entry.name);
     std::fs::create_dir_all(root.volumes_dir())
         .map_err(Error::io("cannot create", root.volumes_dir()))?;
+    if Volume::load(&entry.dir)?.meta.managed_by == ManagedBy::Swarm {
+        root.mark_cluster(&entry.name)?;
+    }
     match std::fs::rename(&entry.dir, &target) {
         Ok(()) => {}
         Err(err)
@@ -153,6 +156,7 @@ pub fn restore(store: &Store, id: &str) -> Result<Volume, Error> {
                 ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
             ) =>
         {
+            root.unmark_unless_cluster(&target)?;
             return Err(Error::RestoreConflict {
                 id: id.to_string(),
                 volume: entry.name,
@@ -237,5 +241,40 @@ mod tests {
             purge(&store, "v1@1"),
             Err(Error::TrashNotFound { .. })
         ));
+    }
+
+    /// A restored cluster volume is listed as one again before it reappears, and a restore
+    /// refused because a VolumeDriver volume took the name leaves that volume listed.
+    #[test]
+    fn a_restored_cluster_volume_stays_out_of_the_volume_driver_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_over(&[("gp", PerformanceMode::GeneralPurpose, dir.path())]);
+        let root = &store.roots()[0];
+        let name = VolumeName::parse("web").unwrap();
+        let commit = crate::plugin::lane::Commit::unbounded();
+        root.verify().unwrap();
+        let volume = root
+            .create(&name, None, ManagedBy::Swarm, "n1", &commit)
+            .unwrap();
+        let entry = move_in(root, &volume, "n1").unwrap();
+        root.unmark_cluster("web").unwrap();
+        let listed = |side| root.list_managed_by(side).unwrap().len();
+
+        store.create(&name, None, "n1").unwrap();
+        let err = restore(&store, &entry.id).unwrap_err();
+        assert!(matches!(err, Error::RestoreConflict { .. }), "{err}");
+        assert_eq!(
+            listed(ManagedBy::VolumeDriver),
+            1,
+            "the local volume stays listed"
+        );
+        let local = store.find(&name).unwrap().unwrap();
+        move_in(root, &local, "n1").unwrap();
+
+        restore(&store, &entry.id).unwrap();
+        assert_eq!(
+            (listed(ManagedBy::VolumeDriver), listed(ManagedBy::Swarm)),
+            (0, 1)
+        );
     }
 }

@@ -21,6 +21,7 @@ use super::request::volume_options;
 use super::status::{from_error, missing};
 use super::topology;
 use crate::plugin::driver::Driver;
+use crate::plugin::error::Error;
 use crate::plugin::store::VolumeMeta;
 
 /// Said in every created volume's context: the size asked for is recorded, not a quota.
@@ -40,7 +41,8 @@ impl ControllerService {
 #[tonic::async_trait]
 impl Controller for ControllerService {
     /// Idempotent like the VolumeDriver Create: the same request again returns the volume,
-    /// a request with other options is ALREADY_EXISTS.
+    /// a request with other options, or for the name of a VolumeDriver volume, is
+    /// ALREADY_EXISTS.
     async fn create_volume(
         &self,
         request: Request<CreateVolumeRequest>,
@@ -71,7 +73,11 @@ impl Controller for ControllerService {
             .driver
             .create_with(&request.name, Some(options))
             .await
-            .map_err(from_error)?;
+            .map_err(|err| match err {
+                // The spec's answer for a name taken by an incompatible volume.
+                Error::NotClusterVolume { .. } => Status::already_exists(err.to_string()),
+                err => from_error(err),
+            })?;
         let fs = self.driver.filesystem(&meta).unwrap_or(target);
         // Only an existing volume can be on another file system than `target`.
         topology::check_requirement(requirement, fs).map_err(|refused| {

@@ -14,6 +14,11 @@ pub fn from_error(err: Error) -> Status {
         | Error::InUseElsewhere { .. }
         | Error::SingleNodeBusy { .. }
         | Error::Conflict { .. } => Code::FailedPrecondition,
+        // The volume exists but belongs to the VolumeDriver plugin: NOT_FOUND would tell
+        // Swarm a DeleteVolume is done (the spec's OK for a missing volume) or that the
+        // volume is gone, while FAILED_PRECONDITION says it is there and needs an operator.
+        // CreateVolume answers ALREADY_EXISTS instead (see `controller`).
+        Error::ClusterVolume { .. } | Error::NotClusterVolume { .. } => Code::FailedPrecondition,
         Error::Timeout { .. }
         | Error::Unavailable { .. }
         | Error::Mount { .. }

@@ -19,7 +19,7 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
 use super::clock::rfc3339;
-use super::config::{FilesystemConfig, PluginConfig};
+use super::config::{FilesystemConfig, PluginConfig, Protocol};
 use super::error::Error;
 use super::imds::{NodeZone, Source};
 use super::lane::{self, Commit, Lane};
@@ -29,7 +29,7 @@ use super::name::VolumeName;
 use super::options::{Access, PerformanceMode, VolumeOptions};
 use super::protocol::VolumeInfo;
 use super::refcount::MountRefs;
-use super::store::{FsRoot, Store, Volume, VolumeMeta, same_options};
+use super::store::{FsRoot, ManagedBy, Store, Volume, VolumeMeta, same_options};
 use super::trash;
 
 /// Docker's mount IDs are 64 hex digits; anything far longer is not from Docker and would
@@ -92,6 +92,15 @@ impl Driver {
         &self.config
     }
 
+    /// The volumes this plugin serves: a VolumeDriver plugin and a CSI plugin on one store
+    /// each see only their own.
+    fn side(&self) -> ManagedBy {
+        match self.config.protocol {
+            Protocol::VolumeDriver => ManagedBy::VolumeDriver,
+            Protocol::Csi => ManagedBy::Swarm,
+        }
+    }
+
     /// The file system a new volume of `perfmode` goes to.
     pub fn filesystem_for(&self, perfmode: PerformanceMode) -> Result<&FilesystemConfig, Error> {
         Ok(&self.config.filesystems[self.store.index_for(perfmode)?])
@@ -136,6 +145,7 @@ impl Driver {
         let index = self.store.index_for(perfmode)?;
         let _lock = self.lock(&name).await;
         let what = format!("create of volume {name}");
+        let side = self.side();
         let volume = match self.locate(&name).await? {
             Some(_) => {
                 self.with_volume(&name, &what, move |_, volume, _| {
@@ -149,7 +159,7 @@ impl Driver {
                 let volume = self
                     .on_root(index, &what, move |root, commit| {
                         root.verify()?;
-                        root.create(&lookup, requested.as_ref(), &node, commit)
+                        root.create(&lookup, requested.as_ref(), side, &node, commit)
                     })
                     .await?;
                 self.remember(&name, index);
@@ -328,10 +338,11 @@ impl Driver {
     /// one dead NFS server does not hide every other volume; a missing or wrong store is an
     /// error, because it needs an operator.
     pub async fn list(&self) -> Result<Vec<(VolumeName, PathBuf)>, Error> {
+        let side = self.side();
         let listings = futures::future::join_all((0..self.lanes.len()).map(|index| {
-            self.on_live_root(index, "listing of volumes", |root, _| {
+            self.on_live_root(index, "listing of volumes", move |root, _| {
                 root.verify()?;
-                root.list()
+                root.list_managed_by(side)
             })
         }))
         .await;
@@ -393,11 +404,11 @@ impl Driver {
             volume: name.to_string(),
         };
         let index = self.locate(name).await?.ok_or_else(not_found)?;
-        let lookup = name.clone();
+        let (lookup, side) = (name.clone(), self.side());
         let done = self
             .on_root(index, what, move |root, commit| {
                 match root.load(&lookup)? {
-                    Some(volume) => work(root, &volume, commit).map(Some),
+                    Some(volume) => work(root, &volume.managed_by(side)?, commit).map(Some),
                     None => Ok(None),
                 }
             })
@@ -419,11 +430,16 @@ impl Driver {
             return Ok(Some(index));
         }
         let what = format!("lookup of volume {name}");
+        let side = self.side();
         let probes = futures::future::join_all((0..self.lanes.len()).map(|index| {
             let lookup = name.clone();
             self.on_live_root(index, &what, move |root, _| {
                 root.verify()?;
-                Ok(root.load(&lookup)?.is_some())
+                let found = root.load(&lookup)?;
+                Ok(found
+                    .map(|volume| volume.managed_by(side))
+                    .transpose()?
+                    .is_some())
             })
         }))
         .await;
@@ -573,6 +589,12 @@ fn move_to_trash(
     if !late.is_empty() {
         trash::put_back(&entry, &volume.dir)?;
         return Err(in_use_elsewhere(late));
+    }
+    if volume.meta.managed_by == ManagedBy::Swarm
+        && let Err(err) = root.unmark_cluster(&volume.meta.name)
+    {
+        // Harmless when left: it names no volume, and a new volume of the name replaces it.
+        warn!(error = %err, "cluster volume trashed; its cluster/ entry is left behind");
     }
     Ok(entry.id)
 }
