@@ -688,13 +688,18 @@ fn a_cluster_volume_follows_its_task_across_nodes_and_drains_to_the_trash(rig: &
         "n1 found 0 line(s)\nn2 found 1 line(s)"
     );
 
-    // Swarm removes a drained volume once every node has unpublished it. By ID: n1's
-    // VolumeDriver plugin, on the same export, lists `csivol` too, and Docker resolves a
-    // bare name to that local volume first.
+    // The node's VolumeDriver plugin serves the same export but leaves the cluster volume
+    // out, so Docker knows `csivol` once and a bare name reaches the cluster volume.
+    let listed = manager.ok("docker volume ls --format '{{.Driver}} {{.Name}}'");
+    assert!(
+        !listed.lines().any(|line| line == "cloudstor csivol"),
+        "the VolumeDriver plugin lists the cluster volume:\n{listed}"
+    );
+    // Swarm removes a drained volume once every node has unpublished it.
     let removed = manager.run(
-        "docker service rm csi-mover >/dev/null && id=$(cluster_volume_ids) && \
-         docker volume update --availability drain $id && \
-         wait_until 90 docker volume rm $id >/dev/null 2>&1",
+        "docker service rm csi-mover >/dev/null && \
+         docker volume update --availability drain csivol && \
+         wait_until 90 docker volume rm csivol >/dev/null 2>&1",
         Duration::from_secs(100),
     );
     assert_eq!(
