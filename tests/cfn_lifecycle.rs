@@ -13,7 +13,10 @@ use cloudstor::cfn::{
     CfnError, DeployOutcome, KeptOutside, TemplateOptions, check_protection, render_change_set,
 };
 use cloudstor::spec::Spec;
-use common::{CfnHarness as Harness, Network, cfn_harness as harness, mount_target_addresses};
+use common::{
+    CfnHarness as Harness, Network, cfn_harness as harness, mount_target_addresses,
+    mount_target_ips_toml,
+};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -183,14 +186,10 @@ async fn a_new_launch_template_version_becomes_the_default_after_the_update() {
     );
     let addresses = mount_target_addresses(&h.config).await;
     assert_eq!(addresses.len(), 2, "{addresses:?}");
-    let table = addresses
-        .iter()
-        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let line = mount_target_ips_toml(&addresses);
     assert!(
-        user_data.contains(&format!("mount_target_ips = {{ {table} }}")),
-        "nodes learn each mount target's address by zone: {table}\n{user_data}"
+        user_data.contains(&line),
+        "nodes learn each mount target's address by zone: {line}\n{user_data}"
     );
 }
 

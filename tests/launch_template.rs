@@ -5,7 +5,8 @@ mod common;
 
 use base64::Engine;
 use common::{
-    Moto, Network, expect_code, mount_target_addresses, network, stderr, stdout, write_spec,
+    Moto, Network, expect_code, mount_target_addresses, mount_target_ips_toml, network, stderr,
+    stdout, write_spec,
 };
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -101,14 +102,10 @@ async fn launch_template_carries_the_bootstrap_and_gets_a_new_default_version_on
     );
     let targets = mount_target_addresses(&config).await;
     assert_eq!(targets.len(), 2, "one mount target per subnet: {targets:?}");
-    let table = targets
-        .iter()
-        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let line = mount_target_ips_toml(&targets);
     assert!(
-        user_data.contains(&format!("mount_target_ips = {{ {table} }}")),
-        "each mount target's address by zone, as EFS reports them: {table}\n{user_data}"
+        user_data.contains(&line),
+        "each mount target's address by zone, as EFS reports them: {line}\n{user_data}"
     );
     let data = default_data(&ec2).await;
     assert_eq!(

@@ -375,3 +375,12 @@ pub async fn mount_target_addresses(config: &SdkConfig) -> Vec<(String, String)>
     addresses.sort();
     addresses
 }
+
+/// The plugin-config line the node script writes for these (zone, IP address) pairs.
+pub fn mount_target_ips_toml(addresses: &[(String, String)]) -> String {
+    let pairs: Vec<String> = addresses
+        .iter()
+        .map(|(zone, ip)| format!("\"{zone}\" = \"{ip}\""))
+        .collect();
+    format!("mount_target_ips = {{ {} }}", pairs.join(", "))
+}
