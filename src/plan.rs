@@ -222,12 +222,15 @@ impl Plan {
             .collect()
     }
 
+    /// Counts resources, as Terraform does: a file system that gets its tags back and changes
+    /// otherwise is one change.
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
+        let changed = |address: &Address| self.changes.iter().any(|c| &c.address == address);
         for retag in &self.retags {
             if retag.moved_from.is_some() {
                 summary.moved += 1;
-            } else {
+            } else if !changed(&retag.address) {
                 summary.change += 1;
             }
         }

@@ -106,6 +106,54 @@ fn moves_and_restored_tags_are_resource_changes_as_terraform_shows_moves() {
     );
 }
 
+/// `old` renamed to `renamed` while its throughput mode changes, and `data` getting its
+/// `cloudstor:stack` tag back while its backups are switched on again: Terraform lists each
+/// address once, so each is one `update` carrying the move and the restored tags.
+#[test]
+fn a_file_system_that_moves_and_changes_is_one_entry() {
+    let mut observed = observed();
+    observed.lost_tags.insert(
+        Address::FileSystem("data".into()),
+        vec![(STACK_TAG.into(), "demo".into())],
+    );
+    let wanted = spec(
+        "[filesystems.data]\nthroughput_mode = \"bursting\"\n\n[filesystems.renamed]\nmoved_from = \"old\"\nthroughput_mode = \"bursting\"\n",
+    );
+    let plan = Plan::new(&wanted, &observed, false).unwrap();
+    let json = render_json(&plan);
+    let entries = json["resource_changes"].as_array().unwrap();
+    let addresses: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["filesystem.data", "filesystem.renamed"]);
+    let renamed = &entries[1];
+    assert_eq!(renamed["previous_address"], "filesystem.old");
+    assert_eq!(renamed["change"]["actions"], serde_json::json!(["update"]));
+    assert_eq!(renamed["change"]["after"]["throughput_mode"], "bursting");
+    let data = &entries[0];
+    assert!(data.get("previous_address").is_none(), "{data}");
+    assert_eq!(data["change"]["after"]["backup"], true);
+    assert_eq!(
+        data["change"]["before"]["ownership_tags"],
+        serde_json::json!({})
+    );
+    assert_eq!(
+        data["change"]["after"]["ownership_tags"],
+        serde_json::json!({ STACK_TAG: "demo" })
+    );
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"move": 1, "add": 0, "change": 2, "destroy": 0}),
+        "the summary counts moves and changes as the text plan does"
+    );
+    assert!(
+        render_text(&plan).contains("Plan: 1 to move, 0 to add, 2 to change, 0 to destroy."),
+        "{}",
+        render_text(&plan)
+    );
+}
+
 fn cloudstor(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cloudstor"))
         .args(args)

@@ -396,12 +396,7 @@ pub fn render_json(plan: &Plan) -> Value {
         "stack": plan.spec.stack.name,
         "fingerprint": plan.fingerprint,
         "resource_drift": plan.drift.iter().map(drift_json).collect::<Vec<_>>(),
-        "resource_changes": plan
-            .retags
-            .iter()
-            .map(retag_json)
-            .chain(plan.changes.iter().map(change_json))
-            .collect::<Vec<_>>(),
+        "resource_changes": resource_changes_json(plan),
         "summary": {
             "move": summary.moved,
             "add": summary.add,
@@ -412,6 +407,56 @@ pub fn render_json(plan: &Plan) -> Value {
         "complete": true,
         "errored": false,
     })
+}
+
+/// One entry per address, as Terraform has: the tag rewrites first, in the text plan's order,
+/// then the changes. A file system that is moved or gets its tags back *and* changes otherwise
+/// is one entry, the change, carrying the move's `previous_address` and the restored tags.
+fn resource_changes_json(plan: &Plan) -> Vec<Value> {
+    let retag_of = |address: &Address| plan.retags.iter().find(|r| &r.address == address);
+    let changed = |address: &Address| plan.changes.iter().any(|c| &c.address == address);
+    let retags = plan.retags.iter().filter(|r| !changed(&r.address));
+    let changes = plan.changes.iter().map(|change| {
+        let mut entry = change_json(change);
+        if let Some(retag) = retag_of(&change.address) {
+            fold_retag(&mut entry, retag);
+        }
+        entry
+    });
+    retags.map(retag_json).chain(changes).collect()
+}
+
+/// Puts a tag rewrite into the change entry of the same file system: `previous_address` for a
+/// move, and the ownership tags apply writes back as `ownership_tags` in `before` and `after`
+/// (the change's own `tags` are the spec's).
+fn fold_retag(entry: &mut Value, retag: &Retag) {
+    let (before, after) = ownership_tags(retag);
+    if let Some(from) = &retag.moved_from {
+        entry["previous_address"] = json!(from.to_string());
+    }
+    if before == after {
+        return;
+    }
+    for (side, tags) in [("before", before), ("after", after)] {
+        if let Some(object) = entry["change"][side].as_object_mut() {
+            object.insert("ownership_tags".into(), Value::Object(tags));
+        }
+    }
+}
+
+/// The ownership tags a rewrite changes, as they are and as apply writes them; the
+/// `cloudstor:resource` tag of a move is left out, being the address itself.
+fn ownership_tags(retag: &Retag) -> (Map<String, Value>, Map<String, Value>) {
+    let moving = |tag: &str| retag.moved_from.is_some() && tag == RESOURCE_TAG;
+    let tags = retag.tags.iter().filter(|(tag, _, _)| !moving(tag));
+    let before = tags
+        .clone()
+        .filter_map(|(tag, now, _)| Some((tag.clone(), json!(now.as_ref()?))))
+        .collect();
+    let after = tags
+        .map(|(tag, _, new)| (tag.clone(), json!(new)))
+        .collect();
+    (before, after)
 }
 
 /// Terraform's JSON plan format version this output follows.
@@ -470,15 +515,7 @@ fn change_json(change: &ResourceChange) -> Value {
 /// the text plan shows them; the `cloudstor:resource` tag of a move is left out, being the
 /// address itself.
 fn retag_json(retag: &Retag) -> Value {
-    let moving = |tag: &str| retag.moved_from.is_some() && tag == RESOURCE_TAG;
-    let tags = retag.tags.iter().filter(|(tag, _, _)| !moving(tag));
-    let before: Map<String, Value> = tags
-        .clone()
-        .filter_map(|(tag, now, _)| Some((tag.clone(), json!(now.as_ref()?))))
-        .collect();
-    let after: Map<String, Value> = tags
-        .map(|(tag, _, new)| (tag.clone(), json!(new)))
-        .collect();
+    let (before, after) = ownership_tags(retag);
     let actions = if before == after {
         ["no-op"]
     } else {
