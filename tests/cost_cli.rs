@@ -244,42 +244,48 @@ fn unknown_region_is_a_clear_error() {
 
 #[test]
 fn a_missing_price_is_named_never_guessed() {
-    let stderr = failure("--size 100GiB --region eu-west-1 --write-gb 10");
+    // S22 has no One Zone classes for Hyderabad, and no other source does either.
+    let stderr = failure("--size 100GiB --region ap-south-2 --one-zone");
     assert!(
-        stderr.contains("no known price for EFS Elastic throughput writes"),
+        stderr.contains("no known price for EFS One Zone storage"),
         "{stderr}"
     );
-    assert!(stderr.contains("efs.elastic_write"), "{stderr}");
+    assert!(stderr.contains("efs.one_zone"), "{stderr}");
     assert!(
-        stderr.contains("AmazonEFS/current/eu-west-1/index.json"),
+        stderr.contains("AmazonEFS/current/ap-south-2/index.json"),
         "{stderr}"
     );
 }
 
-/// Regions outside the first five, figures worked by hand from the cited sources. Four have
-/// an EBS and an EFS figure each: gp3 storage from S8 (AWS's ebs.json, 2024-07-18) and EFS from S12
-/// (Tokyo), S15 (Seoul), S10 (Sydney: AWS offer row APS2-TimedStorage-ByteHrs, 2017-06-01) and
-/// S5 (Ohio: Price List SKUs for us-east-2). Where no source has an EFS figure the estimate
-/// stops and names the offer file, never guesses.
+/// Regions outside the first five, figures worked by hand from the cited sources: gp3 storage
+/// from S8 (AWS's ebs.json, 2024-07-18) and EFS Standard from S22 (AWS's efs.json,
+/// 2025-09-25), which agrees with the older sources where they have a figure: S12 (Tokyo),
+/// S15 (Seoul), S10 (Sydney: AWS offer row APS2-TimedStorage-ByteHrs, 2017-06-01), S5 (Ohio)
+/// and S23 (London: AWS offer row EUW2-TimedStorage-ByteHrs, 2024-02-01).
 #[test]
 fn regions_beyond_the_first_five_are_priced_from_their_sources() {
-    let tokyo = json("--size 100GB --region ap-northeast-1");
-    assert!(
-        close(&tokyo["ebs"]["total"], 9.60),
-        "100 × $0.096: {}",
-        tokyo["ebs"]
-    );
-    assert!(
-        close(&tokyo["efs"]["total"], 36.0),
-        "100 × $0.36: {}",
-        tokyo["efs"]
-    );
-    let seoul = json("--size 100GB --region ap-northeast-2");
-    assert!(close(&seoul["ebs"]["total"], 9.12), "100 × $0.0912");
-    assert!(close(&seoul["efs"]["total"], 33.0), "100 × $0.33");
-    let sydney = json("--size 100GB --region ap-southeast-2");
-    assert!(close(&sydney["ebs"]["total"], 9.60), "100 × $0.096");
-    assert!(close(&sydney["efs"]["total"], 36.0), "100 × $0.36 (S10)");
+    for (region, ebs, efs) in [
+        ("ap-northeast-1", 9.60, 36.0), // 100 × $0.096, 100 × $0.36
+        ("ap-northeast-2", 9.12, 33.0), // 100 × $0.0912, 100 × $0.33
+        ("ap-southeast-2", 9.60, 36.0), // 100 × $0.096, 100 × $0.36
+        ("eu-west-2", 9.28, 33.0),      // London: 100 × $0.0928, 100 × $0.33
+        ("sa-east-1", 15.20, 57.0),     // São Paulo: 100 × $0.152, 100 × $0.57
+        ("eu-north-1", 8.36, 30.0),     // Stockholm: 100 × $0.0836, 100 × $0.30
+        ("ap-south-1", 9.12, 33.0),     // Mumbai: 100 × $0.0912, 100 × $0.33
+        ("ca-central-1", 8.80, 33.0),   // Canada: 100 × $0.088, 100 × $0.33
+    ] {
+        let bill = json(&format!("--size 100GB --region {region}"));
+        assert!(
+            close(&bill["ebs"]["total"], ebs),
+            "{region}: {}",
+            bill["ebs"]
+        );
+        assert!(
+            close(&bill["efs"]["total"], efs),
+            "{region}: {}",
+            bill["efs"]
+        );
+    }
     // Ohio, Elastic throughput with traffic: 100 × $0.30 storage + 50 GB × $0.03 read
     // + 20 GB × $0.06 write = 30 + 1.50 + 1.20 = $32.70; gp3 100 × $0.08 = $8.00.
     let ohio = json("--size 100GB --region us-east-2 --read-gb 50 --write-gb 20");
@@ -288,25 +294,21 @@ fn regions_beyond_the_first_five_are_priced_from_their_sources() {
     // S5 has Archive for Ohio: 100 GiB with 10% in Archive = 90 × $0.30 + 10 × $0.008.
     let archive = json("--size 100GB --region us-east-2 --archive-share 10%");
     assert!(close(&archive["efs"]["total"], 27.08), "{}", archive["efs"]);
-    for (region, gp3) in [
-        ("sa-east-1", 0.152),
-        ("eu-north-1", 0.0836),
-        ("eu-west-2", 0.0928),
-    ] {
-        let stderr = failure(&format!("--size 100GB --region {region}"));
-        assert!(
-            stderr.contains(&format!(
-                "no known price for EFS Standard storage (efs.standard, per GiB-mo) in {region}"
-            )),
-            "{stderr}"
-        );
-        assert!(
-            stderr.contains(&format!("AmazonEFS/current/{region}/index.json")),
-            "{stderr}"
-        );
-        let ebs_only = bundled_gp3_price(region);
-        assert!((ebs_only - gp3).abs() < 1e-12, "{region}: {ebs_only}");
-    }
+    // São Paulo, Elastic with traffic, from S22: 100 × $0.57 + 50 GB × $0.06 read + 20 GB ×
+    // $0.11 write = 57 + 3 + 2.20 = $62.20.
+    let sao_paulo = json("--size 100GB --region sa-east-1 --read-gb 50 --write-gb 20");
+    assert!(
+        close(&sao_paulo["efs"]["total"], 62.2),
+        "{}",
+        sao_paulo["efs"]
+    );
+    let london = json("--size 100GB --region eu-west-2");
+    let standard = &london["prices"]["efs.standard"];
+    assert!(
+        standard["source"].as_str().unwrap().contains("S23"),
+        "the London figure cites the offer row too: {standard}"
+    );
+    assert_eq!(bundled_gp3_price("eu-west-2"), 0.0928);
 }
 
 /// The bundled gp3 price of a region, through the same table the estimate uses.

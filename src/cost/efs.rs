@@ -421,17 +421,17 @@ mod tests {
     #[test]
     fn an_unknown_price_that_is_needed_is_an_error() {
         let efs = EfsConfig {
-            write_gb: 5.0,
+            one_zone: true,
             ..EfsConfig::default()
         };
         let mut scenario = scenario(100.0, efs);
-        scenario.region = "eu-west-1".to_string();
+        scenario.region = "ap-south-2".to_string();
         let book = PriceBook::bundled().unwrap();
-        let error = efs_bill(&scenario, &book.region("eu-west-1").unwrap()).unwrap_err();
+        let error = efs_bill(&scenario, &book.region("ap-south-2").unwrap()).unwrap_err();
         assert!(matches!(
             error,
             CostError::MissingPrice {
-                dimension: Dimension::EfsElasticWrite,
+                dimension: Dimension::EfsOneZone,
                 ..
             }
         ));

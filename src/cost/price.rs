@@ -321,15 +321,15 @@ mod tests {
     fn unconfirmed_prices_are_missing_not_guessed() {
         let book = PriceBook::bundled().unwrap();
         let error = book
-            .region("eu-west-1")
+            .region("ap-south-2")
             .unwrap()
-            .get(Dimension::EfsElasticWrite)
+            .get(Dimension::EfsOneZone)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("EFS Elastic throughput writes"), "{error}");
+        assert!(error.contains("EFS One Zone storage"), "{error}");
         assert!(error.contains("--offer-file"), "{error}");
         assert!(
-            error.contains("AmazonEFS/current/eu-west-1/index.json"),
+            error.contains("AmazonEFS/current/ap-south-2/index.json"),
             "{error}"
         );
     }
@@ -368,6 +368,42 @@ mod tests {
         // S8 has no io2 rows for São Paulo: left out, not guessed.
         let sao_paulo = book.region("sa-east-1").unwrap();
         assert!(sao_paulo.get(Dimension::Io2Storage).is_err());
+    }
+
+    /// S22 names regions by location too; every bundled region has its Regional EFS classes,
+    /// Elastic traffic and provisioned throughput from it.
+    #[test]
+    fn every_bundled_region_has_efs_prices_from_the_efs_source() {
+        let book = PriceBook::bundled().unwrap();
+        for region in book.regions.keys() {
+            let prices = book.region(region).unwrap();
+            for dimension in [
+                Dimension::EfsStandard,
+                Dimension::EfsIaElastic,
+                Dimension::EfsIaLegacy,
+                Dimension::EfsArchive,
+                Dimension::EfsElasticRead,
+                Dimension::EfsElasticWrite,
+                Dimension::EfsIaTiering,
+                Dimension::EfsArchiveTiering,
+                Dimension::EfsProvisionedThroughput,
+                Dimension::EfsIaRead,
+                Dimension::EfsArchiveRead,
+            ] {
+                let price = prices.get(dimension);
+                assert!(price.is_ok(), "{region} {dimension:?}");
+                assert!(
+                    price.unwrap().source.contains("S22"),
+                    "{region} {dimension:?}"
+                );
+            }
+        }
+        // S22 for London, IA (Elastic) $0.02 and One Zone $0.176; no One Zone in Zurich.
+        let london = book.region("eu-west-2").unwrap();
+        assert!((london.get(Dimension::EfsIaElastic).unwrap().usd - 0.02).abs() < 1e-12);
+        assert!((london.get(Dimension::EfsOneZone).unwrap().usd - 0.176).abs() < 1e-12);
+        let zurich = book.region("eu-central-2").unwrap();
+        assert!(zurich.get(Dimension::EfsOneZone).is_err());
     }
 
     #[test]
