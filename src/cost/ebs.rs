@@ -141,6 +141,11 @@ pub(crate) fn check_volume_limits(scenario: &Scenario) -> Result<(), CostError> 
             volume_type: volume_type.name(),
             max_gib: volume_type.maximum_gib(),
             gib,
+            larger_types: if volume_type.maximum_gib() < VolumeType::Gp3.maximum_gib() {
+                ", or pick gp3 or io2 (up to 65536 GiB)"
+            } else {
+                ""
+            },
         });
     }
     let (smallest, _) = valid_volume_gib(ebs);
@@ -466,6 +471,16 @@ mod tests {
         assert!(io2.contains("at least 256 GiB"), "{io2}");
         let st1 = limit_error(20.0 * 1024.0, VolumeType::St1, None, None);
         assert!(st1.contains("st1 volumes hold at most 16384 GiB"), "{st1}");
+        assert!(st1.contains("or pick gp3 or io2"), "{st1}");
+        let too_big = limit_error(100_000.0, VolumeType::Gp3, None, None);
+        assert!(
+            too_big.contains("gp3 volumes hold at most 65536 GiB"),
+            "{too_big}"
+        );
+        assert!(
+            !too_big.contains("pick gp3"),
+            "no larger type to offer: {too_big}"
+        );
         let gp3 = limit_error(10.0, VolumeType::Gp3, None, Some(2_000));
         assert!(gp3.contains("0.25 MiB/s per IOPS"), "{gp3}");
         assert!(gp3.contains("--iops 8000"), "{gp3}");

@@ -78,12 +78,14 @@ pub enum CostError {
 
     #[error(
         "{volume_type} volumes hold at most {max_gib} GiB, got {gib} GiB: split the data over \
-         several volumes, or pick gp3 or io2 (up to 65536 GiB)"
+         several volumes{larger_types}"
     )]
     VolumeTooLarge {
         volume_type: &'static str,
         max_gib: u64,
         gib: u64,
+        /// ", or pick gp3 or io2 …" when a larger type exists.
+        larger_types: &'static str,
     },
 
     #[error(
