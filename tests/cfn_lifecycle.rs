@@ -274,3 +274,71 @@ async fn a_protected_file_system_removed_from_the_spec_is_shown_and_listed_as_ke
         "still listed once the stack is gone; scratch (protect = false) went with it"
     );
 }
+
+/// A rename with `moved_from` keeps the file system: its logical id stays the old name's, so
+/// the change set only modifies it (its tags: no replacement, nothing removed), where the same
+/// rename without `moved_from` takes it out of the stack. moto executes such an update without
+/// applying the new tags (CloudFormation updates `FileSystemTags` in place), so after it the
+/// test checks only that the file system, and its data, are still there.
+#[tokio::test]
+async fn a_file_system_renamed_with_moved_from_stays_the_same_file_system() {
+    let h = harness().await;
+    let before = spec(&h.network.spec("cfn-move", 1, "[filesystems.shared]\n"));
+    let deployed = deploy(&h, &before).await;
+    let id = deployed.filesystems().next().unwrap().physical_id.clone();
+
+    let plain_rename = spec(&h.network.spec("cfn-move", 1, "[filesystems.data]\n"));
+    let prepared = h
+        .stacks
+        .prepare(&plain_rename, TemplateOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        prepared
+            .view
+            .changes
+            .iter()
+            .any(|c| c.logical_id == "FileSystemShared" && c.kind == ChangeKind::Release),
+        "without moved_from the old file system leaves the stack: {:?}",
+        prepared.view.changes
+    );
+    h.stacks.discard(&prepared).await.unwrap();
+
+    let renamed = "[filesystems.data]\nmoved_from = \"shared\"\n";
+    let after = spec(&h.network.spec("cfn-move", 1, renamed));
+    let prepared = h
+        .stacks
+        .prepare(&after, TemplateOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<(&str, ChangeKind)> = prepared
+        .view
+        .changes
+        .iter()
+        .map(|c| (c.logical_id.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(
+            "FileSystemShared",
+            ChangeKind::Modify(cloudstor::cfn::Replacement::Never)
+        )],
+        "only the same file system's tags change"
+    );
+    let rendered = render_change_set("cfn-move", &prepared.view);
+    assert!(
+        rendered.ends_with("Change set: 0 to add, 1 to change, 0 to destroy.\n"),
+        "{rendered}"
+    );
+    check_protection(&after, &prepared.view, &prepared.protected, false)
+        .expect("a move replaces nothing");
+    h.stacks.execute(&prepared, &mut |_| {}).await.unwrap();
+    let efs = aws_sdk_efs::Client::new(&h.config);
+    let found = efs
+        .describe_file_systems()
+        .file_system_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.file_systems().len(), 1, "the file system is kept");
+}

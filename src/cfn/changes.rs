@@ -454,6 +454,21 @@ mod tests {
             "{error}"
         );
         assert!(crate::cfn::check_protection(&spec, &shared, &none, true).is_ok());
+
+        // Renamed with moved_from, `scratch` keeps its logical id and AWS's protection.
+        let moved = crate::spec::Spec::parse(
+            std::path::Path::new("c.toml"),
+            "[stack]\nname = \"d\"\n[network]\nvpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-1\"]\nnode_security_group_ids = [\"sg-1\"]\n[filesystems.data]\nmoved_from = \"scratch\"\nprotect = false\n",
+        )
+        .unwrap();
+        let error = crate::cfn::check_protection(&moved, &scratch, &protected_in_aws, false)
+            .expect_err("the old name's protection in AWS still holds");
+        assert!(
+            error
+                .to_string()
+                .contains("protected file systems filesystem.data"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub enum CfnError {
 
 /// Refuses a change set that replaces a protected file system, as the API engine refuses
 /// to, unless the user allows it. Protected means so in AWS (`protected_in_aws`, by spec
-/// name) or in the spec: the edit that sets `protect = false` also sets the Delete policies,
+/// name, the old one for a file system renamed with `moved_from`) or in the spec: the edit that sets `protect = false` also sets the Delete policies,
 /// so it must not replace the file system too. Removals of file systems the spec still
 /// protects need no check: `DeletionPolicy: Retain` keeps them and their data.
 pub fn check_protection(
@@ -112,12 +112,16 @@ pub fn check_protection(
     protected_in_aws: &BTreeSet<String>,
     allow_data_loss: bool,
 ) -> Result<(), CfnError> {
+    let names = template::LogicalNames::of(spec);
     let filesystems: Vec<String> = spec
         .filesystems
         .iter()
         .filter(|(name, fs)| {
-            let logical = template::filesystem_logical_id(name);
-            (fs.protect || protected_in_aws.contains(*name)) && view.replaces(&logical)
+            let in_aws = [Some(*name), fs.moved_from.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|name| protected_in_aws.contains(name));
+            (fs.protect || in_aws) && view.replaces(&names.filesystem(name))
         })
         .map(|(name, _)| format!("filesystem.{name}"))
         .collect();

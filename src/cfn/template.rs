@@ -3,7 +3,8 @@
 //! The template is built from [`Desired`], the same resource model the API engine applies, so
 //! both engines make the same file systems, mount targets and security group. Logical ids are
 //! derived from spec names (`filesystems.shared` → `FileSystemShared`), so a small spec change
-//! gives a small template diff and CloudFormation keeps the resources it already has.
+//! gives a small template diff and CloudFormation keeps the resources it already has. A file
+//! system renamed with `moved_from` keeps the logical ids of its old name ([`LogicalNames`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,11 +39,15 @@ pub fn build(
     subnet_zones: &BTreeMap<String, String>,
     options: TemplateOptions,
 ) -> Result<Value, TemplateError> {
-    check_logical_ids(spec)?;
+    let names = LogicalNames::of(spec);
+    names.check()?;
     let desired = Desired::from_spec(spec, subnet_zones);
     check_one_zone_targets(spec, &desired)?;
     let network = Network::new(spec, options);
-    let mut sections = Sections::default();
+    let mut sections = Sections {
+        names,
+        ..Sections::default()
+    };
     for (address, resource) in &desired.resources {
         match (address, resource) {
             (_, Resource::SecurityGroup(group)) => {
@@ -89,6 +94,7 @@ pub fn build(
 /// The Resources and Outputs sections, filled one model resource at a time.
 #[derive(Default)]
 struct Sections {
+    names: LogicalNames,
     resources: Map<String, Value>,
     outputs: Map<String, Value>,
 }
@@ -111,7 +117,7 @@ impl Sections {
     }
 
     fn add_filesystem(&mut self, stack: &str, name: &str, fs: &FileSystem, network: &Network) {
-        let logical = filesystem_logical_id(name);
+        let logical = self.names.filesystem(name);
         self.resources
             .insert(logical.clone(), filesystem(stack, name, fs, network));
         let description = format!("Id of file system `{name}`");
@@ -129,9 +135,12 @@ impl Sections {
     }
 
     fn add_mount_target(&mut self, target: &MountTarget, network: &Network) {
-        let logical = mount_target_logical_id(&target.filesystem, &target.subnet_id);
+        let logical = self
+            .names
+            .mount_target(&target.filesystem, &target.subnet_id);
+        let filesystem = self.names.filesystem(&target.filesystem);
         self.resources
-            .insert(logical.clone(), mount_target(target, network));
+            .insert(logical.clone(), mount_target(&filesystem, target, network));
         // The zone is left out: it is known only when EC2 was asked, and the template must not
         // depend on that. Nodes get each address by zone through their user data.
         let description = format!(
@@ -158,7 +167,7 @@ impl Sections {
         let variables: Map<String, Value> = script
             .variables
             .iter()
-            .map(|(variable, stands_for)| (variable.clone(), sub_binding(stands_for)))
+            .map(|(variable, stands_for)| (variable.clone(), self.names.bind(stands_for)))
             .collect();
         let stack = &spec.stack.name;
         let address = Address::LaunchTemplate.to_string();
@@ -263,7 +272,7 @@ pub fn pascal_case(name: &str) -> String {
         .collect()
 }
 
-pub fn filesystem_logical_id(name: &str) -> String {
+fn filesystem_logical_id(name: &str) -> String {
     format!("FileSystem{}", pascal_case(name))
 }
 
@@ -301,30 +310,60 @@ fn zoned_mount_targets(desired: &Desired) -> Vec<ZonedMountTarget> {
         .collect()
 }
 
-/// What the template binds a node-script variable to.
-fn sub_binding(stands_for: &SubVariable) -> Value {
-    match stands_for {
-        SubVariable::FileSystemId(name) => json!({"Ref": filesystem_logical_id(name)}),
-        SubVariable::MountTargetIp { filesystem, subnet } => {
-            json!({"Fn::GetAtt": [mount_target_logical_id(filesystem, subnet), "IpAddress"]})
-        }
-    }
-}
+/// The name each file system's logical ids follow: the one it was created under. A rename
+/// with `moved_from` keeps the old name's logical ids, so CloudFormation updates the file
+/// system and its mount targets in place (their cloudstor tags) instead of removing them and
+/// creating empty ones, which is what a new logical id means to it.
+#[derive(Debug, Default)]
+pub struct LogicalNames(BTreeMap<String, String>);
 
-/// Two spec names that differ only in punctuation or case would share a logical id.
-fn check_logical_ids(spec: &Spec) -> Result<(), TemplateError> {
-    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-    for name in spec.filesystems.keys() {
-        let logical = filesystem_logical_id(name).to_ascii_lowercase();
-        if let Some(first) = seen.insert(logical, name) {
-            return Err(TemplateError::LogicalIdClash {
-                first: first.to_owned(),
-                second: name.clone(),
-                logical_id: filesystem_logical_id(name),
-            });
+impl LogicalNames {
+    pub fn of(spec: &Spec) -> Self {
+        let names = spec.filesystems.iter().map(|(name, fs)| {
+            let created_as = fs.moved_from.as_ref().unwrap_or(name);
+            (name.clone(), created_as.clone())
+        });
+        Self(names.collect())
+    }
+
+    fn created_as<'a>(&'a self, name: &'a str) -> &'a str {
+        self.0.get(name).map_or(name, String::as_str)
+    }
+
+    /// The logical id of file system `name` (a spec name).
+    pub fn filesystem(&self, name: &str) -> String {
+        filesystem_logical_id(self.created_as(name))
+    }
+
+    fn mount_target(&self, filesystem: &str, subnet: &str) -> String {
+        mount_target_logical_id(self.created_as(filesystem), subnet)
+    }
+
+    /// What the template binds a node-script variable to.
+    fn bind(&self, stands_for: &SubVariable) -> Value {
+        match stands_for {
+            SubVariable::FileSystemId(name) => json!({"Ref": self.filesystem(name)}),
+            SubVariable::MountTargetIp { filesystem, subnet } => {
+                json!({"Fn::GetAtt": [self.mount_target(filesystem, subnet), "IpAddress"]})
+            }
         }
     }
-    Ok(())
+
+    /// Two spec names that differ only in punctuation or case would share a logical id.
+    fn check(&self) -> Result<(), TemplateError> {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for name in self.0.keys() {
+            let logical = self.filesystem(name);
+            if let Some(first) = seen.insert(logical.to_ascii_lowercase(), name) {
+                return Err(TemplateError::LogicalIdClash {
+                    first: first.to_owned(),
+                    second: name.clone(),
+                    logical_id: logical,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A One Zone file system needs the zone of its subnet, which only EC2 knows.
@@ -632,11 +671,11 @@ fn lifecycle_policies(lifecycle: &Lifecycle) -> Vec<Value> {
     policies
 }
 
-fn mount_target(target: &MountTarget, network: &Network) -> Value {
+fn mount_target(filesystem_logical_id: &str, target: &MountTarget, network: &Network) -> Value {
     json!({
         "Type": "AWS::EFS::MountTarget",
         "Properties": {
-            "FileSystemId": {"Ref": filesystem_logical_id(&target.filesystem)},
+            "FileSystemId": {"Ref": filesystem_logical_id},
             "SubnetId": network.subnet(&target.subnet_id),
             "SecurityGroups": [{"Fn::GetAtt": [SECURITY_GROUP_ID, "GroupId"]}],
         },
@@ -694,6 +733,49 @@ protect = false
                 "NfsSecurityGroup",
             ]
         );
+    }
+
+    /// CloudFormation keys resources by logical id: a rename with `moved_from` keeps the old
+    /// ones, so the stack updates the file system's tags instead of swapping in an empty one.
+    #[test]
+    fn a_moved_file_system_keeps_the_logical_ids_of_its_old_name() {
+        let moved = SPEC.replace(
+            "[filesystems.shared]",
+            "[filesystems.data]\nmoved_from = \"shared\"",
+        );
+        let before = template(SPEC, TemplateOptions::default()).unwrap();
+        let after = template(&moved, TemplateOptions::default()).unwrap();
+        let ids = |t: &Value| {
+            let ids: std::collections::BTreeSet<String> = t["Resources"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            ids
+        };
+        assert_eq!(ids(&after), ids(&before));
+        let properties = |t: &Value| t["Resources"]["FileSystemShared"]["Properties"].clone();
+        let tags = properties(&after)["FileSystemTags"].clone();
+        assert!(
+            tags.as_array()
+                .unwrap()
+                .contains(&json!({"Key": RESOURCE_TAG, "Value": "filesystem.data"})),
+            "{tags}"
+        );
+        let mut unchanged = properties(&after);
+        unchanged["FileSystemTags"] = properties(&before)["FileSystemTags"].clone();
+        assert_eq!(unchanged, properties(&before), "only the tags change");
+        assert_eq!(
+            after["Resources"]["MountTargetSharedSubnetA1"],
+            before["Resources"]["MountTargetSharedSubnetA1"]
+        );
+        let clash = SPEC.replace(
+            "[filesystems.fast-io]",
+            "[filesystems.data]\nmoved_from = \"Fast_Io\"\n[filesystems.fast-io]",
+        );
+        let error = template(&clash, TemplateOptions::default()).unwrap_err();
+        assert!(error.to_string().contains("FileSystemFastIo"), "{error}");
     }
 
     #[test]
