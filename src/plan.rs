@@ -222,15 +222,19 @@ impl Plan {
             .collect()
     }
 
+    /// Whether `address` has a change beyond a tag rewrite.
+    pub fn has_change(&self, address: &Address) -> bool {
+        self.changes.iter().any(|c| &c.address == address)
+    }
+
     /// Counts resources, as Terraform does: a file system that gets its tags back and changes
     /// otherwise is one change.
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
-        let changed = |address: &Address| self.changes.iter().any(|c| &c.address == address);
         for retag in &self.retags {
             if retag.moved_from.is_some() {
                 summary.moved += 1;
-            } else if !changed(&retag.address) {
+            } else if !self.has_change(&retag.address) {
                 summary.change += 1;
             }
         }

@@ -414,8 +414,7 @@ pub fn render_json(plan: &Plan) -> Value {
 /// is one entry, the change, carrying the move's `previous_address` and the restored tags.
 fn resource_changes_json(plan: &Plan) -> Vec<Value> {
     let retag_of = |address: &Address| plan.retags.iter().find(|r| &r.address == address);
-    let changed = |address: &Address| plan.changes.iter().any(|c| &c.address == address);
-    let retags = plan.retags.iter().filter(|r| !changed(&r.address));
+    let retags = plan.retags.iter().filter(|r| !plan.has_change(&r.address));
     let changes = plan.changes.iter().map(|change| {
         let mut entry = change_json(change);
         if let Some(retag) = retag_of(&change.address) {
