@@ -21,7 +21,7 @@ fn an_efs_offer_file_replaces_a_regions_prices_and_cites_itself() {
             .get(Dimension::EfsStandard)
             .unwrap()
             .source
-            .starts_with("S12")
+            .starts_with("S22, S12")
     );
     assert!(matches!(
         book.region("ap-southeast-5"),
@@ -61,7 +61,7 @@ fn an_ec2_offer_file_supplies_ebs_prices_and_skips_compute() {
             .get(Dimension::EfsStandard)
             .unwrap()
             .source
-            .starts_with("S3")
+            .starts_with("S22, S3")
     );
 }
 

@@ -101,7 +101,7 @@ fn updated_prices_are_cached_and_used_over_the_bundled_ones() {
     let home = tempfile::tempdir().unwrap();
     let before = estimate(home.path(), &good, "");
     let bundled = before["prices"]["efs.standard"]["source"].as_str().unwrap();
-    assert!(bundled.starts_with("S10"), "{bundled}");
+    assert!(bundled.starts_with("S22, S10"), "{bundled}");
 
     let (stdout, stderr) = succeeds(&cloudstor(
         &format!("--update-prices --region {SYDNEY}"),
