@@ -327,7 +327,7 @@ async fn a_file_system_renamed_with_moved_from_stays_the_same_file_system() {
     );
     let rendered = render_change_set("cfn-move", &prepared.view);
     assert!(
-        rendered.ends_with("Change set: 0 to add, 1 to change, 0 to destroy.\n"),
+        rendered.contains("Change set: 0 to add, 1 to change, 0 to destroy.\nNote: filesystem.shared has moved to filesystem.data (moved_from)"),
         "{rendered}"
     );
     check_protection(&after, &prepared.view, &prepared.protected, false)

@@ -16,6 +16,7 @@ use super::drift::{self, StackDrift};
 use super::replacement;
 use super::template::LAUNCH_TEMPLATE_ID;
 use crate::bootstrap::RUNNING_NODES_KEEP_USER_DATA;
+use crate::model::RESOURCE_TAG;
 
 /// Whether a modification makes CloudFormation build a new resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,8 @@ impl ChangeSetView {
                 _ => {}
             }
         }
-        self.notes = launch_template_notes(self, proposed);
+        self.notes = moved_filesystem_notes(self, deployed, proposed);
+        self.notes.extend(launch_template_notes(self, proposed));
     }
 
     /// Resources the change set lets go of and AWS keeps.
@@ -146,6 +148,30 @@ fn mark_known_replacement(change: &mut ResourceChangeView, deployed: &Value, pro
             }),
         }
     }
+}
+
+/// A file system renamed with `moved_from` keeps its logical id, so the change set shows only
+/// an in-place update of it; the note says which rename that update is.
+fn moved_filesystem_notes(view: &ChangeSetView, deployed: &Value, proposed: &Value) -> Vec<String> {
+    let address = |template: &Value, logical_id: &str| {
+        let tags = template["Resources"][logical_id]["Properties"]["FileSystemTags"].as_array()?;
+        let tag = tags.iter().find(|tag| tag["Key"] == RESOURCE_TAG)?;
+        tag["Value"].as_str().map(str::to_owned)
+    };
+    view.changes
+        .iter()
+        .filter(|change| change.kind == ChangeKind::Modify(Replacement::Never))
+        .filter_map(|change| {
+            let from = address(deployed, &change.logical_id)?;
+            let to = address(proposed, &change.logical_id)?;
+            (from != to).then(|| {
+                format!(
+                    "{from} has moved to {to} (moved_from): {} stays the same file system, with its data; only its tags change. Keep moved_from in the spec: without it the logical id would follow the new name.",
+                    change.logical_id
+                )
+            })
+        })
+        .collect()
 }
 
 /// CloudFormation never moves a launch template's default version, and running instances
@@ -485,6 +511,34 @@ mod tests {
             text.contains("  ~ FileSystemShared\n      ~ ThroughputMode\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_moved_file_system_is_named_in_a_note() {
+        let template = |address: &str| {
+            serde_json::json!({"Resources": {"FileSystemShared": {"Properties": {
+                "FileSystemTags": [{"Key": RESOURCE_TAG, "Value": address}],
+            }}}})
+        };
+        let changes = [change(
+            ChangeAction::Modify,
+            "FileSystemShared",
+            Some(SdkReplacement::False),
+            vec![],
+        )];
+        let mut view = ChangeSetView::from_sdk(&changes);
+        view.reconcile(&template("filesystem.shared"), &template("filesystem.data"));
+        let text = render_change_set("demo", &view);
+        assert!(
+            text.contains("Note: filesystem.shared has moved to filesystem.data (moved_from): FileSystemShared stays the same file system"),
+            "{text}"
+        );
+        let mut unmoved = ChangeSetView::from_sdk(&changes);
+        unmoved.reconcile(
+            &template("filesystem.shared"),
+            &template("filesystem.shared"),
+        );
+        assert!(unmoved.notes.is_empty(), "{:?}", unmoved.notes);
     }
 
     #[test]
