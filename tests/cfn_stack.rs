@@ -14,7 +14,7 @@ use aws_sdk_efs::types::FileSystemDescription;
 use cloudstor::cfn::changes::ChangeKind;
 use cloudstor::cfn::{CfnError, PreparedChangeSet, TemplateOptions, render_change_set};
 use cloudstor::spec::Spec;
-use common::{CfnHarness as Harness, Moto, cfn_harness as harness};
+use common::{CfnHarness as Harness, Moto, cfn_harness as harness, filesystems_and_mount_targets};
 
 const FILESYSTEMS: &str = r#"[filesystems.shared]
 throughput_mode = "elastic"
@@ -147,24 +147,19 @@ async fn deployed_stack_holds_what_the_spec_asks_for() {
         .find(|r| r.logical_id == "NfsSecurityGroup")
         .map(|r| r.physical_id.clone())
         .expect("the security group is in the stack");
+    let mounted = filesystems_and_mount_targets(&h.config).await;
     for fs in [shared, fast] {
-        let targets = efs
-            .describe_mount_targets()
-            .file_system_id(fs.file_system_id())
-            .send()
-            .await
-            .unwrap();
-        let subnets: BTreeSet<&str> = targets
-            .mount_targets()
+        let (_, targets) = mounted
             .iter()
-            .map(|t| t.subnet_id())
-            .collect();
+            .find(|(found, _)| found.file_system_id() == fs.file_system_id())
+            .expect("the stack's file system is listed");
+        let subnets: BTreeSet<&str> = targets.iter().map(|t| t.subnet_id()).collect();
         let wanted: BTreeSet<&str> = h.network.subnets[..3]
             .iter()
             .map(|(s, _)| s.as_str())
             .collect();
         assert_eq!(subnets, wanted, "one mount target per spec subnet");
-        for target in targets.mount_targets() {
+        for target in targets {
             let groups = efs
                 .describe_mount_target_security_groups()
                 .mount_target_id(target.mount_target_id())

@@ -4,7 +4,7 @@ mod common;
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_efs::types::{LifecyclePolicy, TransitionToIaRules};
-use common::{Stack, expect_code, stderr, stdout, write_spec};
+use common::{Stack, expect_code, filesystems_and_mount_targets, stderr, stdout, write_spec};
 
 const TWO_FILESYSTEMS: &str = r#"
 [filesystems.shared]
@@ -42,17 +42,10 @@ async fn apply_converges_and_plan_then_shows_no_changes() {
     expect_code(&replan, 0);
     insta::assert_snapshot!("plan_no_changes", stdout(&replan));
 
-    let targets = stack.efs().await;
-    let filesystems = targets.describe_file_systems().send().await.unwrap();
-    assert_eq!(filesystems.file_systems().len(), 2);
-    for fs in filesystems.file_systems() {
-        let mts = targets
-            .describe_mount_targets()
-            .file_system_id(fs.file_system_id())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(mts.mount_targets().len(), 3, "one mount target per subnet");
+    let found = filesystems_and_mount_targets(&stack.moto.sdk_config().await).await;
+    assert_eq!(found.len(), 2);
+    for (_, targets) in found {
+        assert_eq!(targets.len(), 3, "one mount target per subnet");
     }
 }
 
