@@ -7,7 +7,7 @@
 //! behind cloudstor's back: the store this node used is gone, so tasks would start on empty
 //! volumes. That is refused until an operator says the new store is meant.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -161,28 +161,48 @@ impl FsRoot {
                 _ => {}
             }
         }
+        loop {
+            let marker = StoreMarker {
+                filesystem: self.id.clone(),
+                store_id: new_store_id(),
+            };
+            if let Some(adopted) = self.publish_marker(&marker)? {
+                return Ok(adopted);
+            }
+        }
+    }
+
+    /// Links `marker` into place from a temporary only this call wrote, and returns the marker
+    /// now in place (ours, or the one another node linked first). `None` when the temporary's
+    /// name is taken: nodes booted alike run the plugin under the same pid, and a temporary
+    /// shared with another node could be linked holding that node's marker while this node
+    /// recorded its own, which it would then refuse as a replaced store.
+    fn publish_marker(&self, marker: &StoreMarker) -> Result<Option<StoreMarker>, Error> {
         let path = self.path.join(MARKER_FILE);
-        let marker = StoreMarker {
-            filesystem: self.id.clone(),
-            store_id: new_store_id(),
+        let temporary = self.path.join(format!("{MARKER_FILE}.{}", marker.store_id));
+        let json = serde_json::to_vec_pretty(marker).expect("marker serialises");
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary);
+        let mut file = match created {
+            Ok(file) => file,
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => return Ok(None),
+            Err(err) => return Err(Error::io("cannot write store marker", temporary)(err)),
         };
-        let temporary = self.path.join(format!(
-            "{MARKER_FILE}.{}.{}",
-            std::process::id(),
-            MARKER_SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        let json = serde_json::to_vec_pretty(&marker).expect("marker serialises");
-        let linked =
-            std::fs::write(&temporary, json).and_then(|()| std::fs::hard_link(&temporary, &path));
+        let linked = file
+            .write_all(&json)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::hard_link(&temporary, &path));
         let _ = std::fs::remove_file(&temporary);
         match linked {
             Ok(()) => {
                 tracing::info!(filesystem = %self.id, path = %self.path.display(), store = %marker.store_id, "initialised the volume store");
-                Ok(marker)
+                Ok(Some(marker.clone()))
             }
             Err(err) if err.kind() == ErrorKind::AlreadyExists => {
                 let bytes = std::fs::read(&path).map_err(Error::io("cannot read", &path))?;
-                self.parse_marker(&path, &bytes)
+                self.parse_marker(&path, &bytes).map(Some)
             }
             Err(err) => Err(Error::io("cannot write store marker", path)(err)),
         }
@@ -302,6 +322,38 @@ mod tests {
         std::fs::remove_file(dir.path().join(MARKER_FILE)).unwrap();
         let err = node.verify().unwrap_err().to_string();
         assert!(err.contains("(made before store ids)"), "{err}");
+    }
+
+    /// What broke the two-node rig: both nodes' plugins ran as pid 763 and wrote the same
+    /// temporary, so the first node linked the second node's marker as its own.
+    #[test]
+    fn a_temporary_another_node_is_writing_is_never_written_into_or_linked() {
+        let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let node = root(dir.path(), state.path());
+        let ours = StoreMarker {
+            filesystem: "efs".into(),
+            store_id: "18ed03596fa47705-2fb-1".into(),
+        };
+        let theirs = dir.path().join(format!("{MARKER_FILE}.{}", ours.store_id));
+        std::fs::write(&theirs, "the other node's marker, half written").unwrap();
+
+        assert_eq!(node.publish_marker(&ours).unwrap(), None);
+        assert_eq!(
+            std::fs::read_to_string(&theirs).unwrap(),
+            "the other node's marker, half written"
+        );
+        assert!(!dir.path().join(MARKER_FILE).exists(), "nothing linked");
+
+        node.verify().unwrap();
+        let recorded: StoreMarker =
+            serde_json::from_slice(&std::fs::read(record_path(state.path(), "efs")).unwrap())
+                .unwrap();
+        assert_eq!(
+            recorded,
+            marker(dir.path()),
+            "a fresh id was drawn and linked"
+        );
+        assert_ne!(recorded.store_id, ours.store_id);
     }
 
     #[test]
