@@ -79,7 +79,7 @@ echo "offer file: $(du -m "$offer" | cut -f1) MB"
 
 measure() {
     binary="$1"
-    for run in 1 2 3; do
+    for _ in 1 2 3; do
         /usr/bin/time -f "%M %e" -o "$work/time" "$binary" cost --size 100GB --region us-east-1 \
             --ebs-throughput 250 --offer-file "$offer" >"$work/out" 2>"$work/err" || {
             echo "$binary failed:"; cat "$work/err"; return 1; }

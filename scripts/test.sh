@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server, curl, xz-utils, debootstrap)"
+echo "==> installing test tools (moto, cfn-lint, busybox-static, shellcheck, user-mode-linux, nfs-kernel-server, patchelf, curl, xz-utils, debootstrap)"
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 need_apt=()
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 # The NFS rig (tests/nfs_rig.rs): user-mode Linux guests running an NFS server and clients.
-for package in user-mode-linux nfs-kernel-server kmod; do
+# On a CPU where this system's user-mode Linux cannot boot, the rig fetches Debian sid's
+# (scripts/fetch-sid-uml.sh), which patchelf points at the C library fetched with it.
+for package in user-mode-linux nfs-kernel-server kmod patchelf; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 # tests/csi_swarm.rs fetches Debian sid's Docker 28 (cluster volumes) with curl and xz;

@@ -33,6 +33,8 @@ export HOME=/root
 hostname "$NAME"
 
 ip link set lo up
+# Debian sid's kernel (tests/rig/kernel.rs) names its one interface vec0.
+[ -e /sys/class/net/vec0 ] && ip link set vec0 name eth0
 ip addr add "$IP/24" dev eth0
 ip link set eth0 up
 
@@ -49,6 +51,17 @@ server)
     echo "/run/export *(rw,fsid=0,no_root_squash,no_subtree_check,insecure,sync)" > "$G/exports"
     mount --bind "$G/exports" /etc/exports
     rpcbind -w
+    # Debian sid's kernel has no client tracking of its own (the system's calls a helper):
+    # without nfsdcld, clients could not reclaim their state after a server restart. Its
+    # nfsd also hands out write delegations, which EFS never grants: a node cut off while
+    # holding one would stall every other node's access to that file for a lease period.
+    if [ "$KERNEL" = sid ]; then
+        echo 0 > /proc/sys/fs/leases-enable
+        # Where Debian's /etc/nfs.conf says nfsdcld finds its pipe.
+        mkdir -p /run/rpc_pipefs /var/lib/nfs/nfsdcld
+        mount -t rpc_pipefs sunrpc /run/rpc_pipefs
+        nfsdcld
+    fi
     exportfs -ra
     rpc.mountd --no-udp
     rpc.nfsd -N 3 -V 4.1 8

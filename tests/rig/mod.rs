@@ -1,6 +1,7 @@
 //! Real NFS v4.1 and real separate nodes on a kernel without NFS: an NFS server guest and
-//! node guests, each a user-mode Linux kernel of its own, on a private `uml_switch`
-//! (`/work/shared/reference/nfs-test-rig.md` has the recipe this follows).
+//! node guests, each a user-mode Linux kernel of its own, on a private network
+//! (`/work/shared/reference/nfs-test-rig.md` has the recipe this follows; `kernel.rs` says
+//! which kernel and which network, on a CPU where the recipe's kernel cannot boot).
 //!
 //! Each guest boots `tests/rig/init.sh` over the host's root file system and keeps every write
 //! of its daemons on tmpfs of its own. The host drives a guest through a queue directory in
@@ -24,6 +25,7 @@ use serde_json::Value;
 // this rig without that module, boots the same engine as the tests.
 #[path = "../plugin_support/engine.rs"]
 mod engine;
+mod kernel;
 
 pub const SERVER_IP: &str = "10.99.0.1";
 /// The plugin's socket inside each node guest; Docker there knows it as driver `cloudstor`.
@@ -47,7 +49,7 @@ pub fn efs_filesystem() -> String {
 
 pub struct Rig {
     pub dir: PathBuf,
-    switch: Child,
+    network: kernel::Network,
     pub server: Guest,
     pub nodes: Vec<Guest>,
     failed: AtomicBool,
@@ -87,7 +89,7 @@ impl Reply {
 }
 
 impl Rig {
-    /// Boots the switch, the NFS server guest and `nodes` (10.99.0.2 onwards), all at once,
+    /// Boots the network, the NFS server guest and `nodes` (10.99.0.2 onwards), all at once,
     /// and waits until every guest answers its queue.
     pub fn start(nodes: &[NodeSpec]) -> Rig {
         let dir = tempfile::Builder::new()
@@ -95,23 +97,23 @@ impl Rig {
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap()
             .keep();
-        let modules = fs::read_dir("/usr/lib/uml/modules")
-            .expect("user-mode-linux is installed (scripts/test.sh installs it)")
-            .next()
-            .expect("a UML module directory")
-            .unwrap();
+        let kernel = kernel::choose(&dir);
+        eprintln!("booting {}", kernel.name);
         let modroot = dir.join("modroot");
         fs::create_dir_all(modroot.join("lib/modules")).unwrap();
         std::os::unix::fs::symlink(
-            modules.path(),
-            modroot.join("lib/modules").join(modules.file_name()),
+            &kernel.modules,
+            modroot
+                .join("lib/modules")
+                .join(kernel.modules.file_name().unwrap()),
         )
         .unwrap();
         let names: Vec<&str> = nodes.iter().map(|node| node.name).collect();
         fs::write(
             dir.join("env.sh"),
             format!(
-                "MODROOT={}\nENGINE={}\nPLUGIN={}\nNODES='{}'\nSOCKET={SOCKET}\nexport DOCKER_HOST=unix:///run/docker.sock\n{}",
+                "KERNEL={}\nMODROOT={}\nENGINE={}\nPLUGIN={}\nNODES='{}'\nSOCKET={SOCKET}\nexport DOCKER_HOST=unix:///run/docker.sock\n{}",
+                kernel.kind.label(),
                 modroot.display(),
                 engine::sid_engine().display(),
                 env!("CARGO_BIN_EXE_cloudstor-plugin"),
@@ -120,25 +122,14 @@ impl Rig {
             ),
         )
         .unwrap();
-        let switch_socket = dir.join("switch.ctl");
-        let switch = Command::new("uml_switch")
-            .arg("-unix")
-            .arg(&switch_socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("switch.log")).unwrap())
-            .spawn()
-            .expect("uml_switch (user-mode-linux)");
+        let network = kernel::Network::start(&kernel, &dir, 1 + nodes.len());
         let mut rig = Rig {
-            server: Guest::boot(&dir, "nfs", "server", SERVER_IP, 512, &switch_socket),
+            server: Guest::boot(&dir, &kernel, &network, "nfs", "server", SERVER_IP, 512),
             nodes: Vec::new(),
+            network,
             dir,
-            switch,
             failed: AtomicBool::new(false),
         };
-        while !switch_socket.exists() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
         for (index, spec) in nodes.iter().enumerate() {
             let ip = format!("10.99.0.{}", index + 2);
             let guest_dir = rig.dir.join(spec.name);
@@ -162,11 +153,12 @@ impl Rig {
             let memory = if spec.docker { 1024 } else { 384 };
             rig.nodes.push(Guest::boot(
                 &rig.dir,
+                &kernel,
+                &rig.network,
                 spec.name,
                 "node",
                 &ip,
                 memory,
-                &switch_socket,
             ));
         }
         let deadline = Instant::now() + BOOT_LIMIT;
@@ -278,8 +270,6 @@ impl Drop for Rig {
         for guest in self.guests_mut() {
             guest.stop(deadline);
         }
-        let _ = self.switch.kill();
-        let _ = self.switch.wait();
         if self.failed.load(Ordering::Relaxed) || std::thread::panicking() {
             for guest in self.nodes.iter().chain(std::iter::once(&self.server)) {
                 for log in ["console.log", "plugin.log", "dockerd.log"] {
@@ -302,14 +292,22 @@ impl Drop for Rig {
 }
 
 impl Guest {
-    fn boot(dir: &Path, name: &str, role: &str, ip: &str, memory_mb: u32, switch: &Path) -> Guest {
+    fn boot(
+        dir: &Path,
+        kernel: &kernel::Kernel,
+        network: &kernel::Network,
+        name: &str,
+        role: &str,
+        ip: &str,
+        memory_mb: u32,
+    ) -> Guest {
         let guest_dir = dir.join(name);
         fs::create_dir_all(&guest_dir).unwrap();
         let octet: u32 = ip.rsplit('.').next().unwrap().parse().unwrap();
         let uml_dir = dir.join("uml");
         fs::create_dir_all(&uml_dir).unwrap();
         let console = fs::File::create(guest_dir.join("console.log")).unwrap();
-        let child = Command::new("linux.uml")
+        let child = Command::new(&kernel.binary)
             .arg(format!("mem={memory_mb}M"))
             .args(["root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw"])
             .arg(format!(
@@ -319,10 +317,7 @@ impl Guest {
             .args(["con=null", "con0=null,fd:1"])
             .arg(format!("uml_dir={}/", uml_dir.display()))
             .arg(format!("umid={name}"))
-            .arg(format!(
-                "eth0=daemon,fe:fd:0a:63:00:{octet:02x},unix,{}",
-                switch.display()
-            ))
+            .arg(network.interface(octet as usize - 1, &format!("fe:fd:0a:63:00:{octet:02x}")))
             .arg(format!("rig={}", dir.display()))
             .arg(format!("name={name}"))
             .arg(format!("role={role}"))
