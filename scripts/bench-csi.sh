@@ -53,6 +53,13 @@ install() { # install NAME PACKAGE-FLAG...
 }
 install bench-csi:latest --csi
 install bench-vd:latest
+# Swarm's scheduler places a task that needs a volume driver only on nodes whose description
+# lists that plugin, and a node re-sends its description every 20 s (swarmkit's
+# nodeUpdatePeriod): without this wait the first VolumeDriver round timed that wait (16-17 s).
+until dk node inspect self --format '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}' |
+  grep -q 'Volume=bench-vd:latest'; do
+  sleep 0.5
+done
 
 context=$(mktemp -d)
 cp /bin/busybox "$context/"
