@@ -440,3 +440,50 @@ fn cloudstor_volume_lists_restores_and_purges_the_trash() {
     let (ok, _, stderr) = run(&["inspect", "a/b"]);
     assert!(!ok && stderr.contains("'/'"), "{stderr}");
 }
+
+/// A cluster volume from before `managed_by` is a VolumeDriver volume to this build; `cloudstor
+/// volume mark-cluster` hands it back to Swarm, but never while a node has it mounted.
+#[test]
+fn cloudstor_volume_mark_cluster_hands_an_unmounted_volume_to_swarm() {
+    use plugin_support::cloudstor;
+    let shared = tempfile::tempdir().unwrap();
+    let node = TestPlugin::start(shared.path(), "node-a", "");
+    let config = node.config_path.to_string_lossy().into_owned();
+    let mark = |name: &str| {
+        let output = cloudstor(&[
+            "volume",
+            "mark-cluster",
+            name,
+            "--auto-approve",
+            "--config",
+            &config,
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), stdout + &stderr)
+    };
+    let record = shared.path().join("volumes/legacy/volume.json");
+    node.ok("/VolumeDriver.Create", &name_body("legacy"));
+    node.ok("/VolumeDriver.Mount", &mount_body("legacy", "c1"));
+    let before = std::fs::read(&record).unwrap();
+
+    let (ok, said) = mark("legacy");
+    assert!(!ok && said.contains("mounted on node(s) node-a"), "{said}");
+    assert_eq!(std::fs::read(&record).unwrap(), before, "record untouched");
+    assert!(!shared.path().join("cluster/legacy").exists());
+    let (ok, said) = mark("../x");
+    assert!(!ok && said.contains("volume name"), "{said}");
+
+    node.ok("/VolumeDriver.Unmount", &mount_body("legacy", "c1"));
+    let (ok, said) = mark("legacy");
+    assert!(
+        ok && said.contains("is a Swarm cluster volume now"),
+        "{said}"
+    );
+    let (ok, said) = mark("legacy");
+    assert!(ok && said.contains("already is"), "{said}");
+    let listed = node.ok("/VolumeDriver.List", "{}");
+    assert_eq!(listed["Volumes"], serde_json::json!([]), "{listed}");
+    let refused = node.err("/VolumeDriver.Get", &name_body("legacy"));
+    assert!(refused.contains("is a Swarm cluster volume"), "{refused}");
+}

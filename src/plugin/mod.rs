@@ -22,6 +22,7 @@
 //! - [`name`], [`options`], [`protocol`]: what Docker sends and how it is checked.
 
 pub mod admin;
+pub mod adopt;
 pub mod clock;
 pub mod config;
 pub mod csi;

@@ -281,6 +281,11 @@ impl Volume {
         }
     }
 
+    /// `volume.json`: the volume's name, options, origin and side.
+    pub fn record_path(&self) -> PathBuf {
+        self.dir.join(META_FILE)
+    }
+
     /// The directory Docker bind-mounts into containers.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join(DATA_DIR)

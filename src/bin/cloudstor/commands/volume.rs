@@ -1,4 +1,4 @@
-//! `cloudstor volume ls|inspect|restore|release|reconcile|purge`: admin of plugin volumes on
+//! `cloudstor volume ls|inspect|restore|release|reconcile|purge|mark-cluster`: admin of plugin volumes on
 //! a node, straight on the shared file systems named in the plugin config; `release` and
 //! `reconcile` ask the running plugin, which owns the mount journal.
 
@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cloudstor::plugin::adopt::{self, Marked};
 use cloudstor::plugin::clock::rfc3339;
 use cloudstor::plugin::name::VolumeName;
-use cloudstor::plugin::store::Store;
+use cloudstor::plugin::store::{Store, Volume};
 use cloudstor::plugin::{PluginConfig, admin, lease, trash};
 use serde_json::json;
 
-/// Manage the plugin's volumes on this node: list, inspect, restore or purge removed ones, release mounts.
+/// Manage the plugin's volumes on this node: list, inspect, restore or purge removed ones, release mounts, hand old cluster volumes back to Swarm.
 ///
 /// Works straight on the shared file systems named in the plugin config, so it answers for the
 /// whole cluster and needs no running plugin (except `release` and `reconcile`). `docker volume rm` never deletes data: it moves the
@@ -61,6 +62,19 @@ enum VolumeCommand {
     /// A volume mounted within the last `reconcile_grace_secs` (60) is left alone: Docker
     /// mounts a volume a moment before its container shows as running.
     Reconcile,
+    /// Make a volume a Swarm cluster volume again: for cluster volumes created before
+    /// cloudstor told the two kinds apart.
+    ///
+    /// Such a volume has no `"managed_by": "swarm"` in its record, so the VolumeDriver plugin
+    /// lists it and the CSI plugin refuses to publish or delete it. Refused while any node has
+    /// it mounted; running it again is harmless.
+    MarkCluster {
+        /// The volume, as `cloudstor volume ls` and `docker volume ls --cluster` show it.
+        name: String,
+        /// Mark without asking.
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Delete removed volumes for good: the given IDs, or every one past retention.
     Purge {
         #[arg(required_unless_present = "expired")]
@@ -107,6 +121,9 @@ pub async fn exec(args: Args) -> anyhow::Result<ExitCode> {
             for volume in released {
                 println!("released {} mount(s) of {}", volume.mounts, volume.name);
             }
+        }
+        VolumeCommand::MarkCluster { name, auto_approve } => {
+            mark_cluster(&store, &config, &name, auto_approve)?;
         }
         VolumeCommand::Purge { ids, expired } => {
             let purged = if expired {
@@ -165,11 +182,36 @@ fn list_trash(store: &Store, config: &PluginConfig, as_json: bool) -> anyhow::Re
     Ok(())
 }
 
-fn inspect(store: &Store, raw_name: &str) -> anyhow::Result<()> {
+fn find(store: &Store, raw_name: &str) -> anyhow::Result<Volume> {
     let name = VolumeName::parse(raw_name)?;
-    let volume = store
+    store
         .find(&name)?
-        .with_context(|| format!("no volume named {name}; `cloudstor volume ls` lists them"))?;
+        .with_context(|| format!("no volume named {name}; `cloudstor volume ls` lists them"))
+}
+
+fn mark_cluster(
+    store: &Store,
+    config: &PluginConfig,
+    raw_name: &str,
+    auto_approve: bool,
+) -> anyhow::Result<()> {
+    let volume = find(store, raw_name)?;
+    if !auto_approve {
+        println!(
+            "Marking volume {raw_name} as a Swarm cluster volume hands it to the CSI plugin:\n\
+             the VolumeDriver plugin will no longer list, mount or remove it."
+        );
+        super::confirm(&format!("mark volume {raw_name} as a cluster volume"))?;
+    }
+    match adopt::mark_cluster_volume(store, volume, &config.node_id)? {
+        Marked::Now => println!("volume {raw_name} is a Swarm cluster volume now"),
+        Marked::Already => println!("volume {raw_name} already is a Swarm cluster volume"),
+    }
+    Ok(())
+}
+
+fn inspect(store: &Store, raw_name: &str) -> anyhow::Result<()> {
+    let volume = find(store, raw_name)?;
     let holders = lease::holders(&volume.dir)?;
     let report = json!({
         "name": volume.meta.name,
