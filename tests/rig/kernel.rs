@@ -44,7 +44,8 @@ impl Kind {
     }
 }
 
-/// The system's kernel where it boots, else Debian sid's.
+/// The system's kernel where it boots, else Debian sid's; `CLOUDSTOR_RIG_KERNEL=sid` asks
+/// for sid's anywhere, to try that path on a CPU where the system's boots.
 pub fn choose(scratch: &Path) -> Kernel {
     let system = Kernel {
         binary: PathBuf::from("linux.uml"),
@@ -52,7 +53,8 @@ pub fn choose(scratch: &Path) -> Kernel {
         name: "the system's user-mode Linux".into(),
         kind: Kind::System,
     };
-    if system.boots(scratch) {
+    let sid_asked = std::env::var("CLOUDSTOR_RIG_KERNEL").is_ok_and(|kernel| kernel == "sid");
+    if !sid_asked && system.boots(scratch) {
         return system;
     }
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uml-sid");
@@ -63,7 +65,12 @@ pub fn choose(scratch: &Path) -> Kernel {
     let sid = Kernel {
         binary: root.join("usr/bin/linux.uml"),
         modules: first_entry(&root.join("usr/lib/uml/modules")),
-        name: "Debian sid's user-mode Linux (the system's cannot boot on this CPU)".into(),
+        name: if sid_asked {
+            "Debian sid's user-mode Linux (CLOUDSTOR_RIG_KERNEL=sid)"
+        } else {
+            "Debian sid's user-mode Linux (the system's cannot boot on this CPU)"
+        }
+        .into(),
         kind: Kind::Sid,
     };
     assert!(
