@@ -6,15 +6,4 @@
 # (tests/rig/) and scripts/bench-csi.sh, so all share one cache.
 # Usage: scripts/fetch-sid-engine.sh CACHE
 set -eu
-cache=$1
-[ -x "$cache/root/usr/sbin/dockerd" ] && exit 0
-mkdir -p "$cache"
-cd "$cache"
-mirror=http://deb.debian.org/debian
-curl -fsS -o Packages.xz "$mirror/dists/sid/main/binary-amd64/Packages.xz"
-for deb in $(xz -dc Packages.xz | awk '/^Package: (docker.io|containerd)$/ { p = 1 } p && /^Filename:/ { print $2; p = 0 }'); do
-  curl -fsS -o "$(basename "$deb")" "$mirror/$deb"
-done
-rm -rf root.tmp && mkdir root.tmp
-for deb in *.deb; do dpkg-deb -x "$deb" root.tmp; done
-mv root.tmp root
+exec "$(dirname "$0")/fetch-sid-packages.sh" "$1" docker.io containerd

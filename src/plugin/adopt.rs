@@ -8,7 +8,7 @@
 
 use super::error::Error;
 use super::lease;
-use super::store::{ManagedBy, Store, Volume};
+use super::store::{ManagedBy, Store, Volume, replace_file};
 
 /// What `mark_cluster_volume` found.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,12 +46,9 @@ pub fn mark_cluster_volume(store: &Store, mut volume: Volume, node: &str) -> Res
 /// Replaces the volume's record in one rename, from a temporary named by this node, so
 /// another node never reads half a record and two nodes never share a temporary.
 fn rewrite_record(volume: &Volume, node: &str) -> Result<(), Error> {
-    let record = volume.record_path();
     let temporary = volume.dir.join(format!(".volume.json.{node}"));
     let json = serde_json::to_vec_pretty(&volume.meta).expect("metadata serialises");
-    std::fs::write(&temporary, json)
-        .and_then(|()| std::fs::rename(&temporary, &record))
-        .map_err(Error::io("cannot write", record))
+    replace_file(&volume.record_path(), &temporary, &json)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::lease::NODES_DIR;
-use super::store::{FsRoot, VOLUMES_DIR};
+use super::store::{FsRoot, VOLUMES_DIR, replace_file};
 
 const MARKER_FILE: &str = ".cloudstor-store.json";
 /// What a store written by a plugin before markers existed holds; such a store is adopted.
@@ -109,9 +109,7 @@ impl FsRoot {
         std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
         let json = serde_json::to_vec_pretty(found).expect("marker serialises");
         let temporary = record.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&temporary, json)
-            .and_then(|()| std::fs::rename(&temporary, record))
-            .map_err(Error::io("cannot write", record))
+        replace_file(record, &temporary, &json)
     }
 
     /// A store may be made only in an existing directory holding nothing but (from before

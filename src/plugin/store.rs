@@ -439,6 +439,14 @@ impl FsRoot {
     }
 }
 
+/// Writes `bytes` to `temporary` and renames it over `path`: a reader sees the old file or the
+/// new one, never half of one. `temporary` must be this writer's alone.
+pub fn replace_file(path: &Path, temporary: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(temporary, bytes)
+        .and_then(|()| std::fs::rename(temporary, path))
+        .map_err(Error::io("cannot write", path))
+}
+
 pub fn same_options(existing: Volume, requested: Option<&VolumeOptions>) -> Result<Volume, Error> {
     match requested {
         Some(requested) if *requested != existing.meta.options => Err(Error::OptionsConflict {

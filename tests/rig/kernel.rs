@@ -22,7 +22,6 @@ pub struct Kernel {
     pub binary: PathBuf,
     /// `lib/modules/<version>` of this kernel.
     pub modules: PathBuf,
-    pub name: String,
     pub kind: Kind,
 }
 
@@ -50,11 +49,11 @@ pub fn choose(scratch: &Path) -> Kernel {
     let system = Kernel {
         binary: PathBuf::from("linux.uml"),
         modules: first_entry(Path::new("/usr/lib/uml/modules")),
-        name: "the system's user-mode Linux".into(),
         kind: Kind::System,
     };
     let sid_asked = std::env::var("CLOUDSTOR_RIG_KERNEL").is_ok_and(|kernel| kernel == "sid");
     if !sid_asked && system.boots(scratch) {
+        eprintln!("booting the system's user-mode Linux");
         return system;
     }
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uml-sid");
@@ -65,18 +64,18 @@ pub fn choose(scratch: &Path) -> Kernel {
     let sid = Kernel {
         binary: root.join("usr/bin/linux.uml"),
         modules: first_entry(&root.join("usr/lib/uml/modules")),
-        name: if sid_asked {
-            "Debian sid's user-mode Linux (CLOUDSTOR_RIG_KERNEL=sid)"
-        } else {
-            "Debian sid's user-mode Linux (the system's cannot boot on this CPU)"
-        }
-        .into(),
         kind: Kind::Sid,
     };
     assert!(
         sid.boots(scratch),
         "Debian sid's user-mode Linux does not boot either"
     );
+    let why = if sid_asked {
+        "CLOUDSTOR_RIG_KERNEL=sid"
+    } else {
+        "the system's cannot boot on this CPU"
+    };
+    eprintln!("booting Debian sid's user-mode Linux ({why})");
     sid
 }
 

@@ -98,7 +98,6 @@ impl Rig {
             .unwrap()
             .keep();
         let kernel = kernel::choose(&dir);
-        eprintln!("booting {}", kernel.name);
         let modroot = dir.join("modroot");
         fs::create_dir_all(modroot.join("lib/modules")).unwrap();
         std::os::unix::fs::symlink(
